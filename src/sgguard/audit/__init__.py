@@ -1,0 +1,1 @@
+"""sgguard.audit (see its modules)."""

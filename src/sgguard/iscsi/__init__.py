@@ -1,0 +1,1 @@
+"""sgguard.iscsi (see its modules)."""

@@ -1,0 +1,1 @@
+"""sgguard.kernel (see its modules)."""

@@ -1,0 +1,1 @@
+"""sgguard.lab (see its modules)."""

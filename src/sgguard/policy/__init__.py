@@ -1,0 +1,1 @@
+"""sgguard.policy (see its modules)."""

@@ -1,0 +1,1 @@
+"""sgguard.scsi (see its modules)."""

@@ -1,0 +1,1 @@
+"""sgguard.target (see its modules)."""

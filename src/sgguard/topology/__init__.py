@@ -1,0 +1,1 @@
+"""sgguard.topology (see its modules)."""
