@@ -57,7 +57,7 @@ import enum
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -73,6 +73,7 @@ __all__ = [
     "Conflict",
     "FieldPointer",
     "ITNexus",
+    "LogicalUnitHooks",
     "PrInAction",
     "PrOutAction",
     "PrResult",
@@ -580,6 +581,27 @@ def open_persisted(
     return prs, store
 
 
+class LogicalUnitHooks(Protocol):
+    """What `Reservations.execute` needs of the logical unit (sgguard.target.lu.LogicalUnit)."""
+
+    descriptor_sense: bool
+
+    def unit_attention_for(self, nexus: Nexus, asc: tuple[int, int]) -> None: ...
+
+
+def _synthetic_cdb(row: CommandDef) -> bytes:
+    """A CDB carrying only the row's opcode and service action (for classification)."""
+    cdb = bytearray(16)
+    cdb[0] = row.opcode
+    sa = row.service_action
+    if sa is not None:
+        if row.opcode == 0x7F:
+            cdb[8:10] = sa.to_bytes(2, "big")
+        else:
+            cdb[1] = sa & 0x1F
+    return bytes(cdb)
+
+
 # ---------------------------------------------------------------------------
 # The state machine
 # ---------------------------------------------------------------------------
@@ -606,8 +628,12 @@ class Reservations:
         ptpl_capable: bool = True,
         max_registrations: int = 1024,
         relative_target_ports: Mapping[str, int] | None = None,
+        store: AptplStore | None = None,
+        on_abort: Callable[[tuple[ITNexus, ...]], None] | None = None,
     ) -> None:
         self.ptpl_capable = ptpl_capable
+        self.store = store
+        self.on_abort = on_abort
         self.max_registrations = max_registrations
         self.relative_target_ports = dict(relative_target_ports or {})
         self._s = _State()
@@ -1150,6 +1176,57 @@ class Reservations:
             abort=tuple(removed) if abort else (),
             persist=self._CHANGED,
         )
+
+    # -- adapter for sgguard.target.lu.LogicalUnit ----------------------------------------
+
+    def execute(
+        self,
+        lu: LogicalUnitHooks,
+        cdb: bytes,
+        data_out: bytes | bytearray | memoryview,
+        nexus: Nexus,
+    ) -> Response:
+        """Run PR IN/OUT, RESERVE or RELEASE for `lu` and apply the result's side effects.
+
+        Queues each unit attention with `lu.unit_attention_for`, writes `persist`
+        through `self.store`, hands `abort` to `self.on_abort`, and builds the
+        sense data in the format `lu.descriptor_sense` asks for.
+        """
+        op = cdb[0]
+        if op == OP_PERSISTENT_RESERVE_IN:
+            result = self.persistent_reserve_in(cdb, nexus)
+        elif op == OP_PERSISTENT_RESERVE_OUT:
+            result = self.persistent_reserve_out(cdb, data_out, nexus)
+        elif op in (OP_RESERVE_6, OP_RESERVE_10):
+            result = self.reserve(cdb, nexus)
+        elif op in (OP_RELEASE_6, OP_RELEASE_10):
+            result = self.release(cdb, nexus)
+        else:
+            raise ValueError(f"opcode {op:#04x} is not a reservation command")
+        if result.persist is not None and self.store is not None:
+            self.store.store(result.persist)
+        for ua in result.unit_attentions:
+            lu.unit_attention_for(Nexus(ua.initiator, ua.target, nexus.lun), (ua.asc, ua.ascq))
+        if result.abort and self.on_abort is not None:
+            self.on_abort(result.abort)
+        return result.response(lu.descriptor_sense)
+
+    def conflicts(
+        self, nexus: Nexus | ITNexus, row: CommandDef | None, cdb: bytes | None = None
+    ) -> bool:
+        """`check` as a bool for the LU's dispatch. Pass `cdb` so START STOP UNIT
+        (START=1) and PREVENT ALLOW MEDIUM REMOVAL (PREVENT=0) can be let through."""
+        if self._spc2 is None and self._s.reservation is None:
+            return False
+        if cdb is None:
+            if row is None:
+                return False
+            cdb = _synthetic_cdb(row)
+        return self.check(nexus, cdb, row) is not None
+
+    def reset(self, nexus: Nexus | ITNexus) -> None:
+        """LOGICAL UNIT RESET / target reset: SPC-2 reservations go, PR state stays."""
+        self._spc2 = None
 
     # -- persistence -------------------------------------------------------------
 
