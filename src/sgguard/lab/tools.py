@@ -1,0 +1,105 @@
+"""The lab's real-tool corpus: which programs run on which node, as whom, and what failed.
+
+Owns the regression corpus the 2012 discussion asked for: Debian's eject,
+sg3-utils (sg_inq, sg_readcap, sg_vpd, sg_raw, sg_turs, sg_start), smartctl,
+hdparm, sdparm and QEMU scsi-block's probe (SG_GET_VERSION_NUM then INQUIRY, done
+by sgguard's own code), each on the removable GPT disk's whole-disk node and on
+its first partition, as root (all capabilities) and as the unprivileged `lab`
+user (uid 1000, group disk, no capabilities). The guest runs each under
+`strace -f -e trace=ioctl`; `summarize` turns a run into a table row with the
+exit status and the first ioctl the kernel refused. Pure functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["TOOLS", "plan_tools", "summarize"]
+
+Json = dict[str, Any]
+
+# name -> argv ({dev} is replaced by the node's path in the guest)
+TOOLS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("sg_inq", ("sg_inq", "{dev}")),
+    ("sg_readcap", ("sg_readcap", "{dev}")),
+    ("sg_vpd", ("sg_vpd", "{dev}")),
+    ("sg_raw", ("sg_raw", "-r", "36", "{dev}", "12", "00", "00", "00", "24", "00")),
+    ("sg_turs", ("sg_turs", "{dev}")),
+    ("sg_start", ("sg_start", "--start", "{dev}")),
+    ("smartctl", ("smartctl", "-i", "{dev}")),
+    ("hdparm", ("hdparm", "-I", "{dev}")),
+    ("sdparm", ("sdparm", "{dev}")),
+    ("qemu-scsi-block-probe", ()),
+    ("eject", ("eject", "{dev}")),  # last: it removes the medium (reloaded after)
+)
+
+NODES: tuple[tuple[str, str], ...] = (("disk", "disk:tools"), ("partition", "part:tools:1"))
+USERS: tuple[str, ...] = ("root", "user")
+
+_POLICY_ERRNOS = ("EPERM", "ENOTTY", "EACCES")
+
+
+def plan_tools() -> list[Json]:
+    """Every tool x node x user, in the order the guest runs them."""
+    out: list[Json] = []
+    for node, ref in NODES:
+        for user in USERS:
+            for name, argv in TOOLS:
+                out.append(
+                    {
+                        "id": f"{name}.{node}.{user}",
+                        "tool": name,
+                        "argv": list(argv),
+                        "node": node,
+                        "node_ref": ref,
+                        "disk_role": "tools",
+                        "user": user,
+                    }
+                )
+    return out
+
+
+def summarize(plan: list[Json], results: list[Json]) -> list[Json]:
+    """Rows: tool, node, user, exit status, works, the refused ioctls."""
+    by_id = {r["id"]: r for r in results}
+    rows: list[Json] = []
+    for t in plan:
+        r = by_id.get(t["id"])
+        if r is None:
+            rows.append(
+                {**_head(t), "exit": None, "works": False, "failing_ioctl": None, "note": "not run"}
+            )
+            continue
+        calls = r.get("ioctls", [])
+        refused = [c for c in calls if c.get("errno") in _POLICY_ERRNOS]
+        failed = [c for c in calls if c.get("errno")]
+        first = (refused or failed or [None])[0]
+        rows.append(
+            {
+                **_head(t),
+                "exit": r["exit"],
+                "works": r["exit"] == 0,
+                "failing_ioctl": first["ioctl"] if first else None,
+                "failing_errno": first["errno"] if first else None,
+                "refused": sorted({f"{c['ioctl']}:{c['errno']}" for c in refused}),
+                "ioctl_count": len(calls),
+                "ioctls": [
+                    f"{c['ioctl']}={c.get('ret')}{':' + c['errno'] if c.get('errno') else ''}"
+                    for c in calls
+                ],
+                "stderr": (r.get("stderr") or "").strip()[-300:],
+                "stdout": (r.get("stdout") or "").strip()[:300],
+                "elapsed": r.get("elapsed"),
+            }
+        )
+    return rows
+
+
+def _head(t: Json) -> Json:
+    return {
+        "id": t["id"],
+        "tool": t["tool"],
+        "node": t["node"],
+        "user": t["user"],
+        "argv": " ".join(t["argv"]) if t["argv"] else "(sgguard.sgio: SG_GET_VERSION_NUM, INQUIRY)",
+    }
