@@ -64,6 +64,7 @@ BLKFLSBUF = 0x1261
 FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
 
+_ONES = b"\x01" * 256
 _RWF_DSYNC: int | None = getattr(os, "RWF_DSYNC", None)
 _RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)
 
@@ -215,6 +216,7 @@ class MemoryBackend:
         self._read_only = read_only
         self._data = bytearray(num_blocks * block_size)
         self._mapped = bytearray(num_blocks)
+        self._view = memoryview(self._data)
         self._lock = threading.Lock()
         self.flushes = 0  # number of flush() calls (tests check SYNCHRONIZE CACHE reached us)
         self.fua_writes = 0
@@ -251,19 +253,26 @@ class MemoryBackend:
         return self._data
 
     def read(self, lba: int, blocks: int) -> bytes:
-        check_range(lba, blocks, self._num_blocks, "memory backend")
+        if lba < 0 or blocks < 0 or blocks > self._num_blocks - lba:
+            check_range(lba, blocks, self._num_blocks, "memory backend")  # raises
         bs = self._block_size
-        return bytes(self._data[lba * bs : (lba + blocks) * bs])
+        return self._view[lba * bs : (lba + blocks) * bs].tobytes()
 
     def write(self, lba: int, data: bytes | bytearray | memoryview, *, fua: bool = False) -> None:
         if self._read_only:
             raise ReadOnlyError("memory backend is read-only")
-        blocks = _check_data(data, self._block_size, "memory backend write")
-        check_range(lba, blocks, self._num_blocks, "memory backend")
         bs = self._block_size
+        if isinstance(data, memoryview) and (data.format != "B" or data.ndim != 1):
+            data = data.cast("B")
+        n = len(data)
+        blocks = n // bs
+        if n % bs:
+            _check_data(data, bs, "memory backend write")  # raises
+        if lba < 0 or blocks > self._num_blocks - lba:
+            check_range(lba, blocks, self._num_blocks, "memory backend")  # raises
         with self._lock:
-            self._data[lba * bs : (lba + blocks) * bs] = data
-            self._mapped[lba : lba + blocks] = b"\x01" * blocks
+            self._view[lba * bs : (lba + blocks) * bs] = data
+            self._mapped[lba : lba + blocks] = _ONES[:blocks] if blocks <= 256 else b"\x01" * blocks
             if fua:
                 self.fua_writes += 1
 
@@ -749,12 +758,21 @@ class SliceBackend:
             raise ReadOnlyError("slice is read-only")
 
     def read(self, lba: int, blocks: int) -> bytes:
-        return self._base.read(self._map(lba, blocks), blocks)
+        if lba < 0 or blocks < 0 or blocks > self._num_blocks - lba:
+            check_range(lba, blocks, self._num_blocks, "slice")  # raises
+        return self._base.read(self._first + lba, blocks)
 
     def write(self, lba: int, data: bytes | bytearray | memoryview, *, fua: bool = False) -> None:
-        self._writable()
-        blocks = _check_data(data, self.block_size, "slice write")
-        self._base.write(self._map(lba, blocks), data, fua=fua)
+        if self._read_only:
+            raise ReadOnlyError("slice is read-only")
+        bs = self._base.block_size
+        n = data.nbytes if isinstance(data, memoryview) else len(data)
+        if n % bs:
+            _check_data(data, bs, "slice write")  # raises
+        blocks = n // bs
+        if lba < 0 or blocks > self._num_blocks - lba:
+            check_range(lba, blocks, self._num_blocks, "slice")  # raises
+        self._base.write(self._first + lba, data, fua=fua)
 
     def write_same(
         self, lba: int, blocks: int, block: bytes | bytearray | memoryview, *, fua: bool = False
