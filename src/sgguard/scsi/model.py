@@ -16,6 +16,7 @@ __all__ = [
     "DeviceType",
     "Direction",
     "Effect",
+    "LbaRange",
     "LbaSource",
     "Variant",
 ]
@@ -51,6 +52,7 @@ class Effect(enum.Flag):
     RESERVATIONS = enum.auto()
     SECURITY = enum.auto()  # security protocols, keys, passwords
     ATA_PASSTHROUGH = enum.auto()  # carries an ATA command whose own effect decides
+    UNKNOWN = enum.auto()  # vendor specific or reserved opcode: nothing limits what it does
 
     @property
     def dangerous(self) -> bool:
@@ -70,6 +72,9 @@ class LbaSource(enum.Enum):
     COMPARE_AND_WRITE = "compare-and-write"  # CDB fields, data-out is compare + write halves
     XCOPY_SEGMENTS = "xcopy-segments"  # EXTENDED COPY segment descriptors
     ATA_TASKFILE = "ata-taskfile"  # the ATA command's LBA28/LBA48 taskfile
+    CDB_ZERO_TO_END = "cdb-zero-to-end"  # CDB fields; zero blocks means to the end (SYNC CACHE)
+    ROD_TOKEN_RANGES = "rod-token-ranges"  # POPULATE TOKEN / WRITE USING TOKEN range descriptors
+    SCATTERED_RANGES = "scattered-ranges"  # WRITE SCATTERED LBA range descriptors
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +133,12 @@ class CommandDef:
             if device_type in v.device_types:
                 return v
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class LbaRange:
+    """A run of logical blocks a command touches. `to_end`: from `lba` to the last LBA."""
+
+    lba: int
+    blocks: int
+    to_end: bool = False

@@ -1,0 +1,1295 @@
+"""The CDB layouts: one declaration per layout, fields in the order the standard prints them.
+
+Owns the field-by-field shape of every CDB the command table names. Each class
+is a frozen dataclass compiled by `sgguard.scsi.layout.layout`: annotations run
+from the most significant bit of byte 0 to the least significant bit of the
+last byte. `ClassVar` entries are constants (operation code, service action,
+additional CDB length) and reserved/obsolete bits (must be zero); the other
+entries are the value fields. Names are snake_case of the T10 field names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from sgguard.scsi.layout import Cdb, const, flag, layout, reserved, u
+
+__all__ = [
+    "AtaPassThrough12",
+    "AtaPassThrough16",
+    "AtaPassThrough32",
+    "CompareAndWrite",
+    "CopyOperationAbort",
+    "ExtendedCopy",
+    "FormatUnit",
+    "GetLbaStatus16",
+    "GetLbaStatus32",
+    "Inquiry",
+    "ModeSelect6",
+    "ModeSelect10",
+    "ModeSense6",
+    "ModeSense10",
+    "OrWrite16",
+    "OrWrite32",
+    "PersistentReserveIn",
+    "PersistentReserveOut",
+    "PopulateToken",
+    "PreFetch10",
+    "PreFetch16",
+    "PreventAllowMediumRemoval",
+    "Read6",
+    "Read10",
+    "Read12",
+    "Read16",
+    "Read32",
+    "ReadBuffer10",
+    "ReadCapacity10",
+    "ReadCapacity16",
+    "ReceiveCopyLid1",
+    "ReceiveCopyLid4",
+    "ReceiveCopyOperatingParameters",
+    "Release6",
+    "Release10",
+    "ReportLuns",
+    "ReportSupportedOperationCodes",
+    "ReportSupportedTaskManagementFunctions",
+    "RequestSense",
+    "Reserve6",
+    "Reserve10",
+    "Sanitize",
+    "SecurityProtocolIn",
+    "SecurityProtocolOut",
+    "StartStopUnit",
+    "SynchronizeCache10",
+    "SynchronizeCache16",
+    "TestUnitReady",
+    "Unmap",
+    "Verify10",
+    "Verify12",
+    "Verify16",
+    "Verify32",
+    "Write6",
+    "Write10",
+    "Write12",
+    "Write16",
+    "Write32",
+    "WriteAndVerify10",
+    "WriteAndVerify12",
+    "WriteAndVerify16",
+    "WriteAndVerify32",
+    "WriteBuffer",
+    "WriteLong10",
+    "WriteLong16",
+    "WriteSame10",
+    "WriteSame16",
+    "WriteSame32",
+    "WriteUsingToken",
+]
+
+# --------------------------------------------------------------------------- SPC-5
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class TestUnitReady(Cdb):
+    """SPC-5 6.47 TEST UNIT READY."""
+
+    __test__ = False  # not a pytest class
+    operation_code: ClassVar[int] = const(8, 0x00)
+    reserved_1: ClassVar[None] = reserved(32)
+    control: int = u(8)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class RequestSense(Cdb):
+    """SPC-5 6.39 REQUEST SENSE."""
+
+    operation_code: ClassVar[int] = const(8, 0x03)
+    reserved_1: ClassVar[None] = reserved(7)
+    desc: bool = flag()
+    reserved_2: ClassVar[None] = reserved(16)
+    allocation_length: int = u(8)
+    control: int = u(8)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class Inquiry(Cdb):
+    """SPC-5 6.7 INQUIRY (byte 1 bit 1 is the obsolete CMDDT)."""
+
+    operation_code: ClassVar[int] = const(8, 0x12)
+    reserved_1: ClassVar[None] = reserved(6)
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete (CMDDT)")
+    evpd: bool = flag()
+    page_code: int = u(8)
+    allocation_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class ModeSelect6(Cdb):
+    """SPC-5 6.11 MODE SELECT (6)."""
+
+    operation_code: ClassVar[int] = const(8, 0x15)
+    reserved_1: ClassVar[None] = reserved(3)
+    pf: bool = flag()
+    reserved_1b: ClassVar[None] = reserved(2)
+    rtd: bool = flag()
+    sp: bool = flag()
+    reserved_2: ClassVar[None] = reserved(16)
+    parameter_list_length: int = u(8)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class ModeSelect10(Cdb):
+    """SPC-5 6.12 MODE SELECT (10)."""
+
+    operation_code: ClassVar[int] = const(8, 0x55)
+    reserved_1: ClassVar[None] = reserved(3)
+    pf: bool = flag()
+    reserved_1b: ClassVar[None] = reserved(2)
+    rtd: bool = flag()
+    sp: bool = flag()
+    reserved_2: ClassVar[None] = reserved(40)
+    parameter_list_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class ModeSense6(Cdb):
+    """SPC-5 6.13 MODE SENSE (6)."""
+
+    operation_code: ClassVar[int] = const(8, 0x1A)
+    reserved_1: ClassVar[None] = reserved(4)
+    dbd: bool = flag()
+    reserved_1b: ClassVar[None] = reserved(3)
+    pc: int = u(2)
+    page_code: int = u(6)
+    subpage_code: int = u(8)
+    allocation_length: int = u(8)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class ModeSense10(Cdb):
+    """SPC-5 6.14 MODE SENSE (10)."""
+
+    operation_code: ClassVar[int] = const(8, 0x5A)
+    reserved_1: ClassVar[None] = reserved(3)
+    llbaa: bool = flag()
+    dbd: bool = flag()
+    reserved_1b: ClassVar[None] = reserved(3)
+    pc: int = u(2)
+    page_code: int = u(6)
+    subpage_code: int = u(8)
+    reserved_4: ClassVar[None] = reserved(24)
+    allocation_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class ReportLuns(Cdb):
+    """SPC-5 6.33 REPORT LUNS."""
+
+    operation_code: ClassVar[int] = const(8, 0xA0)
+    reserved_1: ClassVar[None] = reserved(8)
+    select_report: int = u(8)
+    reserved_3: ClassVar[None] = reserved(24)
+    allocation_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class ReportSupportedOperationCodes(Cdb):
+    """SPC-5 6.35 REPORT SUPPORTED OPERATION CODES (MAINTENANCE IN, service action 0Ch)."""
+
+    operation_code: ClassVar[int] = const(8, 0xA3)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x0C)
+    rctd: bool = flag()
+    reserved_2: ClassVar[None] = reserved(4)
+    reporting_options: int = u(3, maximum=3)
+    requested_operation_code: int = u(8)
+    requested_service_action: int = u(16)
+    allocation_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class ReportSupportedTaskManagementFunctions(Cdb):
+    """SPC-5 6.36 REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS (MAINTENANCE IN, 0Dh)."""
+
+    operation_code: ClassVar[int] = const(8, 0xA3)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x0D)
+    repd: bool = flag()
+    reserved_2: ClassVar[None] = reserved(31)
+    allocation_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class PersistentReserveIn(Cdb):
+    """SPC-5 6.16 PERSISTENT RESERVE IN (service actions 00h-03h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x5E)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5, maximum=3)
+    reserved_2: ClassVar[None] = reserved(40)
+    allocation_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class PersistentReserveOut(Cdb):
+    """SPC-5 6.17 PERSISTENT RESERVE OUT (service actions 00h-08h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x5F)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5, maximum=8)
+    scope: int = u(4)
+    type: int = u(4)
+    reserved_3: ClassVar[None] = reserved(16)
+    parameter_list_length: int = u(32)
+    control: int = u(8)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class Reserve6(Cdb):
+    """SPC-2 7.21 RESERVE (6) (obsolete in SPC-3 onwards; byte 1-4 fields obsolete)."""
+
+    operation_code: ClassVar[int] = const(8, 0x16)
+    obsolete_1: ClassVar[None] = reserved(32, "obsolete")
+    control: int = u(8)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class Release6(Cdb):
+    """SPC-2 7.17 RELEASE (6) (obsolete in SPC-3 onwards)."""
+
+    operation_code: ClassVar[int] = const(8, 0x17)
+    obsolete_1: ClassVar[None] = reserved(32, "obsolete")
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class Reserve10(Cdb):
+    """SPC-2 7.22 RESERVE (10)."""
+
+    operation_code: ClassVar[int] = const(8, 0x56)
+    reserved_1: ClassVar[None] = reserved(3)
+    third_party: bool = flag()
+    reserved_1b: ClassVar[None] = reserved(2)
+    long_id: bool = flag()
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete (EXTENT)")
+    obsolete_2: ClassVar[None] = reserved(8, "obsolete (RESERVATION IDENTIFICATION)")
+    third_party_device_id: int = u(8)
+    reserved_4: ClassVar[None] = reserved(24)
+    parameter_list_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class Release10(Cdb):
+    """SPC-2 7.18 RELEASE (10)."""
+
+    operation_code: ClassVar[int] = const(8, 0x57)
+    reserved_1: ClassVar[None] = reserved(3)
+    third_party: bool = flag()
+    reserved_1b: ClassVar[None] = reserved(2)
+    long_id: bool = flag()
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete (EXTENT)")
+    obsolete_2: ClassVar[None] = reserved(8, "obsolete (RESERVATION IDENTIFICATION)")
+    third_party_device_id: int = u(8)
+    reserved_4: ClassVar[None] = reserved(24)
+    parameter_list_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class WriteBuffer(Cdb):
+    """SPC-5 6.49 WRITE BUFFER (MODE 04h-07h, 0Dh-0Fh download microcode)."""
+
+    operation_code: ClassVar[int] = const(8, 0x3B)
+    mode_specific: int = u(3)
+    mode: int = u(5)
+    buffer_id: int = u(8)
+    buffer_offset: int = u(24)
+    parameter_list_length: int = u(24)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class ReadBuffer10(Cdb):
+    """SPC-5 6.20 READ BUFFER (10)."""
+
+    operation_code: ClassVar[int] = const(8, 0x3C)
+    mode_specific: int = u(3)
+    mode: int = u(5)
+    buffer_id: int = u(8)
+    buffer_offset: int = u(24)
+    allocation_length: int = u(24)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class SecurityProtocolIn(Cdb):
+    """SPC-5 6.40 SECURITY PROTOCOL IN."""
+
+    operation_code: ClassVar[int] = const(8, 0xA2)
+    security_protocol: int = u(8)
+    security_protocol_specific: int = u(16)
+    inc_512: bool = flag()
+    reserved_4: ClassVar[None] = reserved(15)
+    allocation_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class SecurityProtocolOut(Cdb):
+    """SPC-5 6.41 SECURITY PROTOCOL OUT."""
+
+    operation_code: ClassVar[int] = const(8, 0xB5)
+    security_protocol: int = u(8)
+    security_protocol_specific: int = u(16)
+    inc_512: bool = flag()
+    reserved_4: ClassVar[None] = reserved(15)
+    transfer_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+# ---- third-party copy (SPC-5 6.4, 6.5, 6.6 ...)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class ExtendedCopy(Cdb):
+    """SPC-4 6.4 EXTENDED COPY (LID1) (83h/00h) and SPC-5 EXTENDED COPY (83h/01h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x83)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5, choices=(0x00, 0x01))
+    reserved_2: ClassVar[None] = reserved(64)
+    parameter_list_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class PopulateToken(Cdb):
+    """SBC-4 5.9 POPULATE TOKEN (83h/10h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x83)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x10)
+    reserved_2: ClassVar[None] = reserved(32)
+    list_identifier: int = u(32)
+    parameter_list_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class WriteUsingToken(Cdb):
+    """SBC-4 5.53 WRITE USING TOKEN (83h/11h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x83)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x11)
+    reserved_2: ClassVar[None] = reserved(32)
+    list_identifier: int = u(32)
+    parameter_list_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class CopyOperationAbort(Cdb):
+    """SPC-5 6.3 COPY OPERATION ABORT (83h/1Ch)."""
+
+    operation_code: ClassVar[int] = const(8, 0x83)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x1C)
+    list_identifier: int = u(32)
+    reserved_6: ClassVar[None] = reserved(72)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class ReceiveCopyLid1(Cdb):
+    """SPC-4 6.18-6.20 RECEIVE COPY STATUS/DATA/FAILURE DETAILS (LID1) (84h/00h, 01h, 04h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x84)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5, choices=(0x00, 0x01, 0x04))
+    list_identifier: int = u(8)
+    reserved_3: ClassVar[None] = reserved(56)
+    allocation_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class ReceiveCopyOperatingParameters(Cdb):
+    """SPC-5 RECEIVE COPY OPERATING PARAMETERS (84h/03h), REPORT ALL ROD TOKENS (84h/08h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x84)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5, choices=(0x03, 0x08))
+    reserved_2: ClassVar[None] = reserved(64)
+    allocation_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class ReceiveCopyLid4(Cdb):
+    """SPC-5 RECEIVE COPY STATUS/DATA (84h/05h, 06h), RECEIVE ROD TOKEN INFORMATION (84h/07h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x84)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5, choices=(0x05, 0x06, 0x07))
+    list_identifier: int = u(32)
+    reserved_6: ClassVar[None] = reserved(32)
+    allocation_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+# --------------------------------------------------------------------------- SBC-4
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class Read6(Cdb):
+    """SBC-4 (SBC-3 5.8) READ (6): TRANSFER LENGTH 0 means 256 blocks."""
+
+    operation_code: ClassVar[int] = const(8, 0x08)
+    reserved_1: ClassVar[None] = reserved(3)
+    lba: int = u(21)
+    transfer_length: int = u(8)
+    control: int = u(8)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class Write6(Cdb):
+    """SBC-4 (SBC-3 5.32) WRITE (6): TRANSFER LENGTH 0 means 256 blocks."""
+
+    operation_code: ClassVar[int] = const(8, 0x0A)
+    reserved_1: ClassVar[None] = reserved(3)
+    lba: int = u(21)
+    transfer_length: int = u(8)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class Read10(Cdb):
+    """SBC-4 5.16 READ (10)."""
+
+    operation_code: ClassVar[int] = const(8, 0x28)
+    rdprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    rarc: bool = flag()
+    obsolete_1: ClassVar[None] = reserved(2, "obsolete")
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    transfer_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class Read12(Cdb):
+    """SBC-4 5.17 READ (12)."""
+
+    operation_code: ClassVar[int] = const(8, 0xA8)
+    rdprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    rarc: bool = flag()
+    obsolete_1: ClassVar[None] = reserved(2, "obsolete")
+    lba: int = u(32)
+    transfer_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class Read16(Cdb):
+    """SBC-4 5.18 READ (16) (DLD2..DLD0: SBC-5 command duration limits)."""
+
+    operation_code: ClassVar[int] = const(8, 0x88)
+    rdprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    rarc: bool = flag()
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    dld2: bool = flag()
+    lba: int = u(64)
+    transfer_length: int = u(32)
+    dld1: bool = flag()
+    dld0: bool = flag()
+    group_number: int = u(6)
+    control: int = u(8)
+
+
+@layout(32)
+@dataclass(frozen=True, slots=True)
+class Read32(Cdb):
+    """SBC-4 5.19 READ (32) (7Fh/0009h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x7F)
+    control: int = u(8)
+    reserved_2: ClassVar[None] = reserved(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    additional_cdb_length: ClassVar[int] = const(8, 0x18)
+    service_action: ClassVar[int] = const(16, 0x0009)
+    rdprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    rarc: bool = flag()
+    obsolete_10: ClassVar[None] = reserved(2, "obsolete")
+    reserved_11: ClassVar[None] = reserved(8)
+    lba: int = u(64)
+    expected_initial_logical_block_reference_tag: int = u(32)
+    expected_logical_block_application_tag: int = u(16)
+    logical_block_application_tag_mask: int = u(16)
+    transfer_length: int = u(32)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class Write10(Cdb):
+    """SBC-4 5.40 WRITE (10)."""
+
+    operation_code: ClassVar[int] = const(8, 0x2A)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    reserved_1: ClassVar[None] = reserved(1)
+    obsolete_1: ClassVar[None] = reserved(2, "obsolete")
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    transfer_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class Write12(Cdb):
+    """SBC-4 5.41 WRITE (12)."""
+
+    operation_code: ClassVar[int] = const(8, 0xAA)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    reserved_1: ClassVar[None] = reserved(1)
+    obsolete_1: ClassVar[None] = reserved(2, "obsolete")
+    lba: int = u(32)
+    transfer_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class Write16(Cdb):
+    """SBC-4 5.42 WRITE (16) (DLD2..DLD0: SBC-5 command duration limits)."""
+
+    operation_code: ClassVar[int] = const(8, 0x8A)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    reserved_1: ClassVar[None] = reserved(1)
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    dld2: bool = flag()
+    lba: int = u(64)
+    transfer_length: int = u(32)
+    dld1: bool = flag()
+    dld0: bool = flag()
+    group_number: int = u(6)
+    control: int = u(8)
+
+
+@layout(32)
+@dataclass(frozen=True, slots=True)
+class Write32(Cdb):
+    """SBC-4 5.43 WRITE (32) (7Fh/000Bh)."""
+
+    operation_code: ClassVar[int] = const(8, 0x7F)
+    control: int = u(8)
+    reserved_2: ClassVar[None] = reserved(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    additional_cdb_length: ClassVar[int] = const(8, 0x18)
+    service_action: ClassVar[int] = const(16, 0x000B)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    reserved_10: ClassVar[None] = reserved(1)
+    obsolete_10: ClassVar[None] = reserved(2, "obsolete")
+    reserved_11: ClassVar[None] = reserved(8)
+    lba: int = u(64)
+    expected_initial_logical_block_reference_tag: int = u(32)
+    expected_logical_block_application_tag: int = u(16)
+    logical_block_application_tag_mask: int = u(16)
+    transfer_length: int = u(32)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class WriteAndVerify10(Cdb):
+    """SBC-4 5.44 WRITE AND VERIFY (10)."""
+
+    operation_code: ClassVar[int] = const(8, 0x2E)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    reserved_1: ClassVar[None] = reserved(1)
+    bytchk: int = u(2)
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    transfer_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class WriteAndVerify12(Cdb):
+    """SBC-4 5.45 WRITE AND VERIFY (12)."""
+
+    operation_code: ClassVar[int] = const(8, 0xAE)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    reserved_1: ClassVar[None] = reserved(1)
+    bytchk: int = u(2)
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    lba: int = u(32)
+    transfer_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class WriteAndVerify16(Cdb):
+    """SBC-4 5.46 WRITE AND VERIFY (16)."""
+
+    operation_code: ClassVar[int] = const(8, 0x8E)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    reserved_1: ClassVar[None] = reserved(1)
+    bytchk: int = u(2)
+    reserved_1b: ClassVar[None] = reserved(1)
+    lba: int = u(64)
+    transfer_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(32)
+@dataclass(frozen=True, slots=True)
+class WriteAndVerify32(Cdb):
+    """SBC-4 5.47 WRITE AND VERIFY (32) (7Fh/000Ch)."""
+
+    operation_code: ClassVar[int] = const(8, 0x7F)
+    control: int = u(8)
+    reserved_2: ClassVar[None] = reserved(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    additional_cdb_length: ClassVar[int] = const(8, 0x18)
+    service_action: ClassVar[int] = const(16, 0x000C)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    reserved_10: ClassVar[None] = reserved(1)
+    bytchk: int = u(2)
+    reserved_10b: ClassVar[None] = reserved(1)
+    reserved_11: ClassVar[None] = reserved(8)
+    lba: int = u(64)
+    expected_initial_logical_block_reference_tag: int = u(32)
+    expected_logical_block_application_tag: int = u(16)
+    logical_block_application_tag_mask: int = u(16)
+    transfer_length: int = u(32)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class Verify10(Cdb):
+    """SBC-4 5.34 VERIFY (10)."""
+
+    operation_code: ClassVar[int] = const(8, 0x2F)
+    vrprotect: int = u(3)
+    dpo: bool = flag()
+    reserved_1: ClassVar[None] = reserved(1)
+    bytchk: int = u(2)
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    verification_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class Verify12(Cdb):
+    """SBC-4 5.35 VERIFY (12)."""
+
+    operation_code: ClassVar[int] = const(8, 0xAF)
+    vrprotect: int = u(3)
+    dpo: bool = flag()
+    reserved_1: ClassVar[None] = reserved(1)
+    bytchk: int = u(2)
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    lba: int = u(32)
+    verification_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class Verify16(Cdb):
+    """SBC-4 5.36 VERIFY (16)."""
+
+    operation_code: ClassVar[int] = const(8, 0x8F)
+    vrprotect: int = u(3)
+    dpo: bool = flag()
+    reserved_1: ClassVar[None] = reserved(1)
+    bytchk: int = u(2)
+    reserved_1b: ClassVar[None] = reserved(1)
+    lba: int = u(64)
+    verification_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(32)
+@dataclass(frozen=True, slots=True)
+class Verify32(Cdb):
+    """SBC-4 5.37 VERIFY (32) (7Fh/000Ah)."""
+
+    operation_code: ClassVar[int] = const(8, 0x7F)
+    control: int = u(8)
+    reserved_2: ClassVar[None] = reserved(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    additional_cdb_length: ClassVar[int] = const(8, 0x18)
+    service_action: ClassVar[int] = const(16, 0x000A)
+    vrprotect: int = u(3)
+    dpo: bool = flag()
+    reserved_10: ClassVar[None] = reserved(1)
+    bytchk: int = u(2)
+    reserved_10b: ClassVar[None] = reserved(1)
+    reserved_11: ClassVar[None] = reserved(8)
+    lba: int = u(64)
+    expected_initial_logical_block_reference_tag: int = u(32)
+    expected_logical_block_application_tag: int = u(16)
+    logical_block_application_tag_mask: int = u(16)
+    verification_length: int = u(32)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class WriteSame10(Cdb):
+    """SBC-4 5.48 WRITE SAME (10): NUMBER OF LOGICAL BLOCKS 0 means to the last LBA."""
+
+    operation_code: ClassVar[int] = const(8, 0x41)
+    wrprotect: int = u(3)
+    anchor: bool = flag()
+    unmap: bool = flag()
+    obsolete_1: ClassVar[None] = reserved(2, "obsolete (PBDATA, LBDATA)")
+    reserved_1: ClassVar[None] = reserved(1)
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    number_of_logical_blocks: int = u(16)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class WriteSame16(Cdb):
+    """SBC-4 5.49 WRITE SAME (16): NUMBER OF LOGICAL BLOCKS 0 means to the last LBA."""
+
+    operation_code: ClassVar[int] = const(8, 0x93)
+    wrprotect: int = u(3)
+    anchor: bool = flag()
+    unmap: bool = flag()
+    obsolete_1: ClassVar[None] = reserved(2, "obsolete (PBDATA, LBDATA)")
+    ndob: bool = flag()
+    lba: int = u(64)
+    number_of_logical_blocks: int = u(32)
+    reserved_14: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(32)
+@dataclass(frozen=True, slots=True)
+class WriteSame32(Cdb):
+    """SBC-4 5.50 WRITE SAME (32) (7Fh/000Dh)."""
+
+    operation_code: ClassVar[int] = const(8, 0x7F)
+    control: int = u(8)
+    reserved_2: ClassVar[None] = reserved(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    additional_cdb_length: ClassVar[int] = const(8, 0x18)
+    service_action: ClassVar[int] = const(16, 0x000D)
+    wrprotect: int = u(3)
+    anchor: bool = flag()
+    unmap: bool = flag()
+    obsolete_10: ClassVar[None] = reserved(2, "obsolete (PBDATA, LBDATA)")
+    ndob: bool = flag()
+    reserved_11: ClassVar[None] = reserved(8)
+    lba: int = u(64)
+    expected_initial_logical_block_reference_tag: int = u(32)
+    expected_logical_block_application_tag: int = u(16)
+    logical_block_application_tag_mask: int = u(16)
+    number_of_logical_blocks: int = u(32)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class Unmap(Cdb):
+    """SBC-4 5.32 UNMAP: the LBAs are in the parameter list's block descriptors."""
+
+    operation_code: ClassVar[int] = const(8, 0x42)
+    reserved_1: ClassVar[None] = reserved(7)
+    anchor: bool = flag()
+    reserved_2: ClassVar[None] = reserved(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    parameter_list_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class SynchronizeCache10(Cdb):
+    """SBC-4 5.30 SYNCHRONIZE CACHE (10): NUMBER OF LOGICAL BLOCKS 0 means to the last LBA."""
+
+    operation_code: ClassVar[int] = const(8, 0x35)
+    reserved_1: ClassVar[None] = reserved(5)
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete (SYNC_NV)")
+    immed: bool = flag()
+    obsolete_1b: ClassVar[None] = reserved(1, "obsolete")
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    number_of_logical_blocks: int = u(16)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class SynchronizeCache16(Cdb):
+    """SBC-4 5.31 SYNCHRONIZE CACHE (16)."""
+
+    operation_code: ClassVar[int] = const(8, 0x91)
+    reserved_1: ClassVar[None] = reserved(5)
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete (SYNC_NV)")
+    immed: bool = flag()
+    reserved_1b: ClassVar[None] = reserved(1)
+    lba: int = u(64)
+    number_of_logical_blocks: int = u(32)
+    reserved_14: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class PreFetch10(Cdb):
+    """SBC-4 5.11 PRE-FETCH (10): PREFETCH LENGTH 0 means to the last LBA."""
+
+    operation_code: ClassVar[int] = const(8, 0x34)
+    reserved_1: ClassVar[None] = reserved(6)
+    immed: bool = flag()
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    prefetch_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class PreFetch16(Cdb):
+    """SBC-4 5.12 PRE-FETCH (16)."""
+
+    operation_code: ClassVar[int] = const(8, 0x90)
+    reserved_1: ClassVar[None] = reserved(6)
+    immed: bool = flag()
+    reserved_1b: ClassVar[None] = reserved(1)
+    lba: int = u(64)
+    prefetch_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class ReadCapacity10(Cdb):
+    """SBC-4 5.20 READ CAPACITY (10) (LBA and PMI are obsolete in SBC-4, kept for SBC-3)."""
+
+    operation_code: ClassVar[int] = const(8, 0x25)
+    reserved_1: ClassVar[None] = reserved(7)
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete (RELADR)")
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(16)
+    reserved_8: ClassVar[None] = reserved(7)
+    pmi: bool = flag()
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class ReadCapacity16(Cdb):
+    """SBC-4 5.21 READ CAPACITY (16) (SERVICE ACTION IN (16) 9Eh/10h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9E)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x10)
+    lba: int = u(64)
+    allocation_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(7)
+    pmi: bool = flag()
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class GetLbaStatus16(Cdb):
+    """SBC-4 5.7 GET LBA STATUS (16) (9Eh/12h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9E)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x12)
+    starting_lba: int = u(64)
+    allocation_length: int = u(32)
+    report_type: int = u(8)
+    control: int = u(8)
+
+
+@layout(32)
+@dataclass(frozen=True, slots=True)
+class GetLbaStatus32(Cdb):
+    """SBC-4 5.8 GET LBA STATUS (32) (7Fh/0012h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x7F)
+    control: int = u(8)
+    reserved_2: ClassVar[None] = reserved(40)
+    additional_cdb_length: ClassVar[int] = const(8, 0x18)
+    service_action: ClassVar[int] = const(16, 0x0012)
+    report_type: int = u(8)
+    reserved_11: ClassVar[None] = reserved(8)
+    starting_lba: int = u(64)
+    scan_length: int = u(32)
+    element_identifier: int = u(32)
+    allocation_length: int = u(32)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class CompareAndWrite(Cdb):
+    """SBC-4 5.3 COMPARE AND WRITE: data-out holds NUMBER OF LOGICAL BLOCKS twice."""
+
+    operation_code: ClassVar[int] = const(8, 0x89)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    reserved_1: ClassVar[None] = reserved(1)
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    reserved_1b: ClassVar[None] = reserved(1)
+    lba: int = u(64)
+    reserved_10: ClassVar[None] = reserved(24)
+    number_of_logical_blocks: int = u(8)
+    reserved_14: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class OrWrite16(Cdb):
+    """SBC-4 5.9 ORWRITE (16)."""
+
+    operation_code: ClassVar[int] = const(8, 0x8B)
+    orprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    reserved_1: ClassVar[None] = reserved(1)
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    reserved_1b: ClassVar[None] = reserved(1)
+    lba: int = u(64)
+    transfer_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(32)
+@dataclass(frozen=True, slots=True)
+class OrWrite32(Cdb):
+    """SBC-4 5.10 ORWRITE (32) (7Fh/000Eh)."""
+
+    operation_code: ClassVar[int] = const(8, 0x7F)
+    control: int = u(8)
+    reserved_2: ClassVar[None] = reserved(5)
+    bmop: int = u(3)
+    reserved_3: ClassVar[None] = reserved(4)
+    previous_generation_processing: int = u(4)
+    reserved_4: ClassVar[None] = reserved(16)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    additional_cdb_length: ClassVar[int] = const(8, 0x18)
+    service_action: ClassVar[int] = const(16, 0x000E)
+    orprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    reserved_10: ClassVar[None] = reserved(1)
+    obsolete_10: ClassVar[None] = reserved(1, "obsolete")
+    reserved_10b: ClassVar[None] = reserved(1)
+    reserved_11: ClassVar[None] = reserved(8)
+    lba: int = u(64)
+    expected_orwgeneration: int = u(32)
+    new_orwgeneration: int = u(32)
+    transfer_length: int = u(32)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class StartStopUnit(Cdb):
+    """SBC-4 5.27 START STOP UNIT."""
+
+    operation_code: ClassVar[int] = const(8, 0x1B)
+    reserved_1: ClassVar[None] = reserved(7)
+    immed: bool = flag()
+    reserved_2: ClassVar[None] = reserved(8)
+    reserved_3: ClassVar[None] = reserved(4)
+    power_condition_modifier: int = u(4)
+    power_condition: int = u(4)
+    reserved_4: ClassVar[None] = reserved(1)
+    no_flush: bool = flag()
+    loej: bool = flag()
+    start: bool = flag()
+    control: int = u(8)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class PreventAllowMediumRemoval(Cdb):
+    """SBC-4 5.13 / SPC-5 PREVENT ALLOW MEDIUM REMOVAL."""
+
+    operation_code: ClassVar[int] = const(8, 0x1E)
+    reserved_1: ClassVar[None] = reserved(24)
+    reserved_4: ClassVar[None] = reserved(6)
+    prevent: int = u(2)
+    control: int = u(8)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class FormatUnit(Cdb):
+    """SBC-4 5.4 FORMAT UNIT: writes (and may erase) the whole medium."""
+
+    operation_code: ClassVar[int] = const(8, 0x04)
+    fmtpinfo: int = u(2)
+    longlist: bool = flag()
+    fmtdata: bool = flag()
+    cmplst: bool = flag()
+    defect_list_format: int = u(3)
+    vendor_specific: int = u(8)
+    obsolete_3: ClassVar[None] = reserved(8, "obsolete")
+    reserved_4: ClassVar[None] = reserved(6)
+    ffmt: int = u(2)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class Sanitize(Cdb):
+    """SBC-4 5.26 SANITIZE (48h, service actions 01h-03h, 1Fh)."""
+
+    operation_code: ClassVar[int] = const(8, 0x48)
+    immed: bool = flag()
+    reserved_1: ClassVar[None] = reserved(1)
+    ause: bool = flag()
+    service_action: int = u(5, choices=(0x01, 0x02, 0x03, 0x1F))
+    reserved_2: ClassVar[None] = reserved(40)
+    parameter_list_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class WriteLong10(Cdb):
+    """SBC-4 5.51 WRITE LONG (10)."""
+
+    operation_code: ClassVar[int] = const(8, 0x3F)
+    cor_dis: bool = flag()
+    wr_uncor: bool = flag()
+    pblock: bool = flag()
+    reserved_1: ClassVar[None] = reserved(4)
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(8)
+    byte_transfer_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class WriteLong16(Cdb):
+    """SBC-4 5.52 WRITE LONG (16) (SERVICE ACTION OUT (16) 9Fh/11h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9F)
+    cor_dis: bool = flag()
+    wr_uncor: bool = flag()
+    pblock: bool = flag()
+    service_action: ClassVar[int] = const(5, 0x11)
+    lba: int = u(64)
+    reserved_10: ClassVar[None] = reserved(16)
+    byte_transfer_length: int = u(16)
+    reserved_14: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+# --------------------------------------------------------------------------- SAT-4
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class AtaPassThrough12(Cdb):
+    """SAT-4 12.2.3 ATA PASS-THROUGH (12) (A1h): an LBA28 taskfile."""
+
+    operation_code: ClassVar[int] = const(8, 0xA1)
+    obsolete_1: ClassVar[None] = reserved(3, "obsolete (MULTIPLE_COUNT)")
+    protocol: int = u(4)
+    reserved_1: ClassVar[None] = reserved(1)
+    off_line: int = u(2)
+    ck_cond: bool = flag()
+    t_type: bool = flag()
+    t_dir: bool = flag()
+    byt_blok: bool = flag()
+    t_length: int = u(2)
+    features: int = u(8)
+    count: int = u(8)
+    lba_low: int = u(8)
+    lba_mid: int = u(8)
+    lba_high: int = u(8)
+    device: int = u(8)
+    command: int = u(8)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class AtaPassThrough16(Cdb):
+    """SAT-4 12.2.4 ATA PASS-THROUGH (16) (85h): EXTEND selects the LBA48 taskfile."""
+
+    operation_code: ClassVar[int] = const(8, 0x85)
+    obsolete_1: ClassVar[None] = reserved(3, "obsolete (MULTIPLE_COUNT)")
+    protocol: int = u(4)
+    extend: bool = flag()
+    off_line: int = u(2)
+    ck_cond: bool = flag()
+    t_type: bool = flag()
+    t_dir: bool = flag()
+    byt_blok: bool = flag()
+    t_length: int = u(2)
+    features_15_8: int = u(8)
+    features_7_0: int = u(8)
+    count_15_8: int = u(8)
+    count_7_0: int = u(8)
+    lba_31_24: int = u(8)
+    lba_7_0: int = u(8)
+    lba_39_32: int = u(8)
+    lba_15_8: int = u(8)
+    lba_47_40: int = u(8)
+    lba_23_16: int = u(8)
+    device: int = u(8)
+    command: int = u(8)
+    control: int = u(8)
+
+
+@layout(32)
+@dataclass(frozen=True, slots=True)
+class AtaPassThrough32(Cdb):
+    """SAT-4 12.2.2 ATA PASS-THROUGH (32) (7Fh/1FF0h): LBA48 taskfile, auxiliary and ICC."""
+
+    operation_code: ClassVar[int] = const(8, 0x7F)
+    control: int = u(8)
+    reserved_2: ClassVar[None] = reserved(40)
+    additional_cdb_length: ClassVar[int] = const(8, 0x18)
+    service_action: ClassVar[int] = const(16, 0x1FF0)
+    obsolete_10: ClassVar[None] = reserved(3, "obsolete (MULTIPLE_COUNT)")
+    protocol: int = u(4)
+    extend: bool = flag()
+    off_line: int = u(2)
+    ck_cond: bool = flag()
+    t_type: bool = flag()
+    t_dir: bool = flag()
+    byt_blok: bool = flag()
+    t_length: int = u(2)
+    reserved_12: ClassVar[None] = reserved(16)
+    lba_47_0: int = u(48)
+    features_15_0: int = u(16)
+    count_15_0: int = u(16)
+    device: int = u(8)
+    command: int = u(8)
+    reserved_26: ClassVar[None] = reserved(8)
+    icc: int = u(8)
+    auxiliary: int = u(32)
