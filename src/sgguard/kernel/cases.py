@@ -1,0 +1,334 @@
+"""Kernel policy cases and outcomes: the typed values and their JSON-lines form.
+
+Owns `Case` (what a process asks of the kernel), `Outcome` (what the kernel's
+SCSI pass-through policy does with it), the vocabularies (`Node`, `OpenMode`,
+`Ioctl`, `Result`) and the conversion from and to the JSON objects of
+shared/spec/kernel-cases.md, with errors that name the field.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sgguard.errors import InputError
+
+__all__ = [
+    "CDB_IOCTLS",
+    "IOCTL_NUMBERS",
+    "OUTPUT_FIELDS",
+    "Case",
+    "Ioctl",
+    "Node",
+    "OpenMode",
+    "Outcome",
+    "Result",
+    "case_from_json",
+    "case_to_json",
+    "group_length",
+    "outcome_to_json",
+]
+
+
+class Node(enum.StrEnum):
+    """The device node the process opened."""
+
+    DISK = "disk"  # /dev/sdX
+    PARTITION = "partition"  # /dev/sdX1
+    SG = "sg"  # /dev/sgN of the same logical unit
+    DM_PARTIAL = "dm-partial"  # dm-linear over part of the disk
+    DM_WHOLE = "dm-whole"  # dm-linear over all of the disk, starting at 0
+
+
+class OpenMode(enum.StrEnum):
+    RO = "ro"  # O_RDONLY | O_NONBLOCK
+    RW = "rw"  # O_RDWR | O_NONBLOCK
+
+
+class Ioctl(enum.StrEnum):
+    """The ioctls of the cases spec."""
+
+    SG_IO = "SG_IO"
+    SCSI_IOCTL_SEND_COMMAND = "SCSI_IOCTL_SEND_COMMAND"
+    CDROMEJECT = "CDROMEJECT"
+    CDROMCLOSETRAY = "CDROMCLOSETRAY"
+    SCSI_IOCTL_GET_IDLUN = "SCSI_IOCTL_GET_IDLUN"
+    SCSI_IOCTL_GET_BUS_NUMBER = "SCSI_IOCTL_GET_BUS_NUMBER"
+    SCSI_IOCTL_GET_PCI = "SCSI_IOCTL_GET_PCI"
+    SCSI_IOCTL_PROBE_HOST = "SCSI_IOCTL_PROBE_HOST"
+    SG_GET_VERSION_NUM = "SG_GET_VERSION_NUM"
+    SG_GET_TIMEOUT = "SG_GET_TIMEOUT"
+    SG_SET_TIMEOUT = "SG_SET_TIMEOUT"
+    SG_GET_RESERVED_SIZE = "SG_GET_RESERVED_SIZE"
+    SG_SET_RESERVED_SIZE = "SG_SET_RESERVED_SIZE"
+    SG_EMULATED_HOST = "SG_EMULATED_HOST"
+
+
+# Request numbers (include/scsi/sg.h, include/scsi/scsi_ioctl.h, include/uapi/linux/cdrom.h).
+IOCTL_NUMBERS: dict[Ioctl, int] = {
+    Ioctl.SG_IO: 0x2285,
+    Ioctl.SCSI_IOCTL_SEND_COMMAND: 0x0001,
+    Ioctl.CDROMEJECT: 0x5309,
+    Ioctl.CDROMCLOSETRAY: 0x5319,
+    Ioctl.SCSI_IOCTL_GET_IDLUN: 0x5382,
+    Ioctl.SCSI_IOCTL_GET_BUS_NUMBER: 0x5386,
+    Ioctl.SCSI_IOCTL_GET_PCI: 0x5387,
+    Ioctl.SCSI_IOCTL_PROBE_HOST: 0x5385,
+    Ioctl.SG_GET_VERSION_NUM: 0x2282,
+    Ioctl.SG_GET_TIMEOUT: 0x2202,
+    Ioctl.SG_SET_TIMEOUT: 0x2201,
+    Ioctl.SG_GET_RESERVED_SIZE: 0x2272,
+    Ioctl.SG_SET_RESERVED_SIZE: 0x2275,
+    Ioctl.SG_EMULATED_HOST: 0x2203,
+}
+
+CDB_IOCTLS: frozenset[Ioctl] = frozenset({Ioctl.SG_IO, Ioctl.SCSI_IOCTL_SEND_COMMAND})
+
+
+class Result(enum.StrEnum):
+    """What the process sees, in the spec's vocabulary (plus EINVAL, see below)."""
+
+    ALLOWED = "allowed"
+    EPERM = "EPERM"
+    ENOTTY = "ENOTTY"
+    # Not a policy refusal: before 5.15 /dev/sgN hands CDROMEJECT/CDROMCLOSETRAY to the
+    # host adapter's own ioctl hook, and HBAs without one (virtio_scsi) answer EINVAL.
+    EINVAL = "EINVAL"
+
+
+# The kernel's scsi_command_size_tbl (COMMAND_SIZE): CDB length per opcode group.
+_GROUP_LENGTH = (6, 10, 10, 12, 16, 12, 10, 10)
+# Groups whose length SPC fixes; groups 3 (reserved, 0x7f variable length), 6 and 7
+# (vendor specific) accept any length from 6 to SCSI_MAX_VARLEN_CDB_SIZE (260).
+_FIXED_GROUPS = frozenset({0, 1, 2, 4, 5})
+MAX_CDB = 260
+
+
+def group_length(opcode: int) -> int:
+    """The CDB length the kernel's COMMAND_SIZE() gives an opcode."""
+    return _GROUP_LENGTH[(opcode >> 5) & 7]
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One request: a process on a kernel opens a node and issues an ioctl.
+
+    `cdb` is present exactly for SG_IO and SCSI_IOCTL_SEND_COMMAND.
+    `node_start`/`node_blocks` place the opened node on the whole disk (logical blocks).
+    """
+
+    kernel: str
+    node: Node
+    open: OpenMode
+    cap_sys_rawio: bool
+    ioctl: Ioctl
+    cdb: bytes | None = None
+    unpriv_sgio: bool = False
+    node_start: int | None = None
+    node_blocks: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.ioctl in CDB_IOCTLS:
+            if self.cdb is None:
+                raise InputError(f"{self.ioctl} needs a CDB", where="cdb")
+            _check_cdb(self.cdb)
+        elif self.cdb is not None:
+            raise InputError(f"{self.ioctl} carries no CDB", where="cdb")
+        if (self.node_start is None) != (self.node_blocks is None):
+            raise InputError("node_start and node_blocks go together", where="node_blocks")
+        if self.node_blocks is not None and self.node_blocks <= 0:
+            raise InputError("must be a positive number of blocks", where="node_blocks")
+        if self.node_start is not None and self.node_start < 0:
+            raise InputError("must not be negative", where="node_start")
+
+    @property
+    def opcode(self) -> int | None:
+        return self.cdb[0] if self.cdb else None
+
+
+def _check_cdb(cdb: bytes) -> None:
+    n = len(cdb)
+    if n < 6 or n > MAX_CDB:
+        raise InputError(f"a CDB is 6 to {MAX_CDB} bytes, this one is {n}", where="cdb")
+    opcode = cdb[0]
+    group = opcode >> 5
+    if group in _FIXED_GROUPS and n != _GROUP_LENGTH[group]:
+        raise InputError(
+            f"opcode {opcode:02x}h (group {group}) has a {_GROUP_LENGTH[group]}-byte CDB, "
+            f"this one is {n} bytes",
+            where="cdb",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the kernel's policy did with a case, and why.
+
+    `outcome`: the spec's allowed/EPERM/ENOTTY (EINVAL: see `Result`).
+    `rule`: the kernel function that decided (`capable(CAP_SYS_RAWIO)` when the
+    capability was what let it through). `errno`: what the process sees when it is
+    not the outcome's name (EFAULT from old block-layer SG_IO, EINVAL for
+    ENOIOCTLCMD before 07d106d0a33d). `escape`: an allowed request that reads or
+    changes the medium or the device reached the whole disk from a partition or
+    partial dm map (with node_start/node_blocks: only when its blocks fall outside).
+    `estimated`: an uncertain era boundary decided the outcome.
+    """
+
+    outcome: Result
+    rule: str
+    escape: bool
+    estimated: bool
+    era: str
+    errno: str | None = None
+    command: str | None = None
+    aliases: tuple[str, ...] = ()
+    effects: tuple[str, ...] = ()
+    path: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    whole_disk: bool = False  # the request was forwarded to the whole disk's driver
+
+
+CASE_FIELDS = (
+    "kernel",
+    "node",
+    "open",
+    "cap_sys_rawio",
+    "ioctl",
+    "cdb",
+    "unpriv_sgio",
+    "node_start",
+    "node_blocks",
+)
+# Fields a model or lab writes; accepted (and ignored) on input so that outcome files
+# can be fed back in. An input `outcome` is kept as the observed one.
+OUTPUT_FIELDS = frozenset(
+    {
+        "outcome",
+        "rule",
+        "escape",
+        "estimated",
+        "era",
+        "errno",
+        "command",
+        "aliases",
+        "effects",
+        "path",
+        "notes",
+        "whole_disk",
+        "observed",
+        "match",
+        "error",
+    }
+)
+
+_NODES = {n.value: n for n in Node}
+_OPENS = {o.value: o for o in OpenMode}
+_IOCTLS = {i.value: i for i in Ioctl}
+
+
+def _enum_field(obj: Mapping[str, Any], name: str, values: Mapping[str, Any]) -> Any:
+    if name not in obj:
+        raise InputError("missing field", where=name)
+    value = obj[name]
+    if not isinstance(value, str) or value not in values:
+        raise InputError(f"{value!r} is not one of {', '.join(values)}", where=name)
+    return values[value]
+
+
+def _bool_field(obj: Mapping[str, Any], name: str, default: bool | None = None) -> bool:
+    if name not in obj:
+        if default is None:
+            raise InputError("missing field", where=name)
+        return default
+    value = obj[name]
+    if not isinstance(value, bool):
+        raise InputError(f"{value!r} is not true or false", where=name)
+    return value
+
+
+def _int_field(obj: Mapping[str, Any], name: str) -> int | None:
+    if name not in obj or obj[name] is None:
+        return None
+    value = obj[name]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputError(f"{value!r} is not an integer", where=name)
+    return value
+
+
+def case_from_json(obj: object, default_kernel: str | None = None) -> Case:
+    """Build a Case from one decoded JSON line; InputError names the bad field."""
+    if not isinstance(obj, dict):
+        raise InputError(f"a case is a JSON object, not {type(obj).__name__}")
+    for key in obj:
+        if key not in CASE_FIELDS and key not in OUTPUT_FIELDS:
+            raise InputError("unknown field", where=str(key))
+    kernel = obj.get("kernel", default_kernel)
+    if kernel is None:
+        raise InputError("missing field (and no --kernel given)", where="kernel")
+    if not isinstance(kernel, str) or not kernel.strip():
+        raise InputError(f"{kernel!r} is not a kernel version string", where="kernel")
+    ioctl: Ioctl = _enum_field(obj, "ioctl", _IOCTLS)
+    cdb: bytes | None = None
+    if "cdb" in obj and obj["cdb"] is not None:
+        raw = obj["cdb"]
+        if not isinstance(raw, str):
+            raise InputError(f"{raw!r} is not a hex string", where="cdb")
+        text = raw.replace(" ", "")
+        try:
+            cdb = bytes.fromhex(text)
+        except ValueError:
+            raise InputError(f"{raw!r} is not valid hex", where="cdb") from None
+        if len(text) % 2:
+            raise InputError(f"{raw!r} has an odd number of hex digits", where="cdb")
+    return Case(
+        kernel=kernel.strip(),
+        node=_enum_field(obj, "node", _NODES),
+        open=_enum_field(obj, "open", _OPENS),
+        cap_sys_rawio=_bool_field(obj, "cap_sys_rawio"),
+        ioctl=ioctl,
+        cdb=cdb,
+        unpriv_sgio=_bool_field(obj, "unpriv_sgio", False),
+        node_start=_int_field(obj, "node_start"),
+        node_blocks=_int_field(obj, "node_blocks"),
+    )
+
+
+def case_to_json(case: Case) -> dict[str, Any]:
+    """The case as a JSON object in the spec's field order (optional fields if set)."""
+    out: dict[str, Any] = {
+        "kernel": case.kernel,
+        "node": case.node.value,
+        "open": case.open.value,
+        "cap_sys_rawio": case.cap_sys_rawio,
+        "ioctl": case.ioctl.value,
+    }
+    if case.cdb is not None:
+        out["cdb"] = case.cdb.hex()
+    if case.unpriv_sgio:
+        out["unpriv_sgio"] = True
+    if case.node_start is not None:
+        out["node_start"] = case.node_start
+        out["node_blocks"] = case.node_blocks
+    return out
+
+
+def outcome_to_json(case: Case, outcome: Outcome) -> dict[str, Any]:
+    """One output line: the case's fields, then the outcome's."""
+    out = case_to_json(case)
+    out["outcome"] = outcome.outcome.value
+    out["rule"] = outcome.rule
+    out["escape"] = outcome.escape
+    out["estimated"] = outcome.estimated
+    out["era"] = outcome.era
+    out["errno"] = outcome.errno
+    if outcome.command is not None:
+        out["command"] = outcome.command
+        out["aliases"] = list(outcome.aliases)
+        out["effects"] = list(outcome.effects)
+    out["whole_disk"] = outcome.whole_disk
+    out["path"] = list(outcome.path)
+    if outcome.notes:
+        out["notes"] = list(outcome.notes)
+    return out
