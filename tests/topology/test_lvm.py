@@ -317,3 +317,61 @@ def test_lvmconfig_errors_name_the_line(text: str, message: str) -> None:
 def test_lvmconfig_garbage_in_gives_input_error(text: str) -> None:
     with contextlib.suppress(InputError):
         parse_config(text)
+
+
+def test_lvm_second_metadata_copy_is_used(tmp_path: Path) -> None:
+    img = _blank(tmp_path, 32 * MIB)
+    lvm = Lvm(tmp_path / "lvmconf")
+    vg = _vg()
+    with _loops(img, [(0, 32 * MIB)]) as (dev,):
+        lvm.devices = [dev]
+        lvm("pvcreate", "-q", "--pvmetadatacopies", "2", dev)
+        lvm("vgcreate", "-q", vg, dev)
+        lvm("lvcreate", "-q", "-n", "one", "-L", "4M", vg)
+    good = read_layout(img)
+    assert good.warnings == ()
+    with open(img, "r+b") as f:  # break the first metadata area's header
+        f.seek(4096 + 4)
+        f.write(b"XXXX")
+    layout = read_layout(img)
+    assert layout.volume_groups == good.volume_groups
+    assert resolve_slice(layout, f"lv={vg}/one").size_bytes == 4 * MIB
+
+
+@pytest.fixture(scope="module")
+def pv_head(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The first 1 MiB of a real PV (label, PV header, metadata area) made by lvm2."""
+    tmp = tmp_path_factory.mktemp("pvhead")
+    img = _blank(tmp, 16 * MIB)
+    lvm = Lvm(tmp / "lvmconf")
+    vg = _vg()
+    with _loops(img, [(0, 16 * MIB)]) as (dev,):
+        lvm.devices = [dev]
+        lvm("pvcreate", "-q", dev)
+        lvm("vgcreate", "-q", vg, dev)
+        lvm("lvcreate", "-q", "-n", "x", "-L", "4M", vg)
+    return img.read_bytes()[: 1 * MIB]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    hits=st.lists(
+        st.tuples(st.integers(0, 12 * 1024), st.binary(min_size=1, max_size=16)), max_size=6
+    )
+)
+def test_lvm_garbage_in_gives_warnings_not_crashes(
+    pv_head: bytes, hits: list[tuple[int, bytes]]
+) -> None:
+    from sgguard.topology import parse_layout
+    from tests.topology.disks import SparseDisk
+
+    disk = SparseDisk(16 * MIB, [(0, pv_head)])
+    for off, data in hits:
+        disk.write(off, data)
+    with contextlib.suppress(InputError):
+        layout = parse_layout(disk.read_at, disk.size)
+        for vg in layout.volume_groups:
+            for lv in vg.lvs:
+                for seg in lv.segments:
+                    for s in seg.stripes:
+                        assert s.disk_byte is None or 0 <= s.disk_byte < disk.size
