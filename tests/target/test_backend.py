@@ -189,6 +189,19 @@ def test_file_backend_read_only_and_errors(image: Path, tmp_path: Path) -> None:
         FileBackend(image, block_size=1000)
 
 
+def test_file_backend_refresh_sees_new_size(image: Path) -> None:
+    with FileBackend(image, size_bytes=1 << 20) as b:
+        assert b.num_blocks == 2048
+        os.truncate(image, 2 << 20)
+        assert b.num_blocks == 2048
+        assert b.refresh() == 4096
+        b.write(4095, bytes(512))
+        os.truncate(image, 1 << 19)
+        assert b.refresh() == 1024
+        with pytest.raises(OutOfRangeError):
+            b.read(1024, 1)
+
+
 def test_file_backend_4k_blocks(image: Path) -> None:
     with FileBackend(image, size_bytes=1 << 20, block_size=4096) as b:
         assert b.num_blocks == 256

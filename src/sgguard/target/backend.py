@@ -434,6 +434,22 @@ class FileBackend:
     def unmap_supported(self) -> bool:
         return not self._read_only
 
+    def refresh(self) -> int:
+        """Re-read the size (file grown or truncated, device resized); returns num_blocks.
+
+        The logical unit compares it with its capacity and raises CAPACITY DATA
+        HAS CHANGED (SBC-4 4.6) when it differs.
+        """
+        try:
+            if self._is_block_device:
+                size = _ioctl_u64(self._fd, BLKGETSIZE64)
+            else:
+                size = os.fstat(self._fd).st_size
+        except OSError as exc:
+            raise self._io_error("size", exc) from exc
+        self._num_blocks = size // self._block_size
+        return self._num_blocks
+
     # -- I/O ------------------------------------------------------------------------
     def _io_error(self, what: str, exc: OSError) -> BackendIOError:
         return BackendIOError(f"{self._path}: {what}: {exc.strerror}", exc.errno or errno.EIO)
