@@ -199,6 +199,16 @@ def test_mbr_none_and_filesystem_boot_sector(tmp_path: Path) -> None:
     sector[510:512] = b"\x55\xaa"
     _poke(img, 0, bytes(sector))
     assert read_layout(img).table is TableType.NONE
+    # A FAT32 boot sector whose boot code happens to look like sane entries.
+    sector[446:462] = bytes([0x80, 0, 0, 0, 0x83, 0, 0, 0]) + (5).to_bytes(4, "little") * 2
+    sector[446 + 12 : 446 + 16] = (10**6).to_bytes(4, "little")  # far beyond 8 MiB
+    sector[82:90] = b"FAT32   "
+    _poke(img, 0, bytes(sector))
+    assert read_layout(img).table is TableType.NONE
+    sector[82:90] = b"NOTAFS  "
+    _poke(img, 0, bytes(sector))
+    with pytest.raises(InputError, match="ends beyond the disk"):
+        read_layout(img)
 
 
 def test_read_layout_bad_paths(tmp_path: Path) -> None:

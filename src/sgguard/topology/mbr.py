@@ -105,11 +105,23 @@ def _looks_like_boot_sector(sector: bytes) -> bool:
     return sector[0] in (0xEB, 0xE9) and bps in (512, 1024, 2048, 4096)
 
 
+def _is_filesystem_boot_sector(sector: bytes) -> bool:
+    """Certainly a volume boot record: a jump, a sane BPB and a file system name."""
+    return _looks_like_boot_sector(sector) and (
+        sector[3:11] in (b"NTFS    ", b"EXFAT   ")
+        or sector[54:59] == b"FAT12"
+        or sector[54:59] == b"FAT16"
+        or sector[82:87] == b"FAT32"
+    )
+
+
 def parse_mbr(read_at: ReadAt, disk_size: int, sector_size: int = 512) -> MbrTable | None:
     """The MBR of the disk, or None when sector 0 carries no 0x55AA table."""
     sector = read_at(0, 512)
     if len(sector) < 512 or sector[510:512] != b"\x55\xaa":
         return None
+    if _is_filesystem_boot_sector(sector):
+        return None  # a FAT/NTFS/exFAT file system on the whole disk
     entries = _entries(sector)
     if any(t == PROTECTIVE_TYPE for _b, t, _s, _n in entries):
         return MbrTable(int.from_bytes(sector[440:444], "little"), (), True)

@@ -19,7 +19,7 @@ import struct
 
 from sgguard.errors import InputError
 from sgguard.topology import gpt, lvm, mbr
-from sgguard.topology.model import Layout, Partition, ReadAt, Slice, TableType
+from sgguard.topology.model import Layout, Partition, PartitionKind, ReadAt, Slice, TableType
 
 __all__ = ["parse_layout", "parse_size", "read_layout", "resolve_slice"]
 
@@ -212,7 +212,7 @@ def resolve_slice(layout: Layout, selector: str, *, alignment: int = 512) -> Sli
         if part is None:
             have = ", ".join(str(p.number) for p in layout.partitions) or "none"
             raise InputError(f"{layout.source} has no partition {number} (partitions: {have})")
-        if part.kind.value == "extended":
+        if part.kind is PartitionKind.EXTENDED:
             raise InputError(f"partition {number} is an extended partition (a container)")
         return _partition_slice(layout, part, "number")
     key, sep, value = sel.partition("=")
