@@ -132,16 +132,16 @@ class Case:
     def __post_init__(self) -> None:
         if self.ioctl in CDB_IOCTLS:
             if self.cdb is None:
-                raise InputError(f"{self.ioctl} needs a CDB", where="cdb")
+                raise InputError(f"{self.ioctl} needs a CDB", where="field 'cdb'")
             _check_cdb(self.cdb)
         elif self.cdb is not None:
-            raise InputError(f"{self.ioctl} carries no CDB", where="cdb")
+            raise InputError(f"{self.ioctl} carries no CDB", where="field 'cdb'")
         if (self.node_start is None) != (self.node_blocks is None):
-            raise InputError("node_start and node_blocks go together", where="node_blocks")
+            raise InputError("node_start and node_blocks go together", where="field 'node_blocks'")
         if self.node_blocks is not None and self.node_blocks <= 0:
-            raise InputError("must be a positive number of blocks", where="node_blocks")
+            raise InputError("must be a positive number of blocks", where="field 'node_blocks'")
         if self.node_start is not None and self.node_start < 0:
-            raise InputError("must not be negative", where="node_start")
+            raise InputError("must not be negative", where="field 'node_start'")
 
     @property
     def opcode(self) -> int | None:
@@ -151,14 +151,14 @@ class Case:
 def _check_cdb(cdb: bytes) -> None:
     n = len(cdb)
     if n < 6 or n > MAX_CDB:
-        raise InputError(f"a CDB is 6 to {MAX_CDB} bytes, this one is {n}", where="cdb")
+        raise InputError(f"a CDB is 6 to {MAX_CDB} bytes, this one is {n}", where="field 'cdb'")
     opcode = cdb[0]
     group = opcode >> 5
     if group in _FIXED_GROUPS and n != _GROUP_LENGTH[group]:
         raise InputError(
             f"opcode {opcode:02x}h (group {group}) has a {_GROUP_LENGTH[group]}-byte CDB, "
             f"this one is {n} bytes",
-            where="cdb",
+            where="field 'cdb'",
         )
 
 
@@ -230,21 +230,21 @@ _IOCTLS = {i.value: i for i in Ioctl}
 
 def _enum_field(obj: Mapping[str, Any], name: str, values: Mapping[str, Any]) -> Any:
     if name not in obj:
-        raise InputError("missing field", where=name)
+        raise InputError("missing field", where=f"field {name!r}")
     value = obj[name]
     if not isinstance(value, str) or value not in values:
-        raise InputError(f"{value!r} is not one of {', '.join(values)}", where=name)
+        raise InputError(f"{value!r} is not one of {', '.join(values)}", where=f"field {name!r}")
     return values[value]
 
 
 def _bool_field(obj: Mapping[str, Any], name: str, default: bool | None = None) -> bool:
     if name not in obj:
         if default is None:
-            raise InputError("missing field", where=name)
+            raise InputError("missing field", where=f"field {name!r}")
         return default
     value = obj[name]
     if not isinstance(value, bool):
-        raise InputError(f"{value!r} is not true or false", where=name)
+        raise InputError(f"{value!r} is not true or false", where=f"field {name!r}")
     return value
 
 
@@ -253,7 +253,7 @@ def _int_field(obj: Mapping[str, Any], name: str) -> int | None:
         return None
     value = obj[name]
     if not isinstance(value, int) or isinstance(value, bool):
-        raise InputError(f"{value!r} is not an integer", where=name)
+        raise InputError(f"{value!r} is not an integer", where=f"field {name!r}")
     return value
 
 
@@ -263,25 +263,25 @@ def case_from_json(obj: object, default_kernel: str | None = None) -> Case:
         raise InputError(f"a case is a JSON object, not {type(obj).__name__}")
     for key in obj:
         if key not in CASE_FIELDS and key not in OUTPUT_FIELDS:
-            raise InputError("unknown field", where=str(key))
+            raise InputError("unknown field", where=f"field {str(key)!r}")
     kernel = obj.get("kernel", default_kernel)
     if kernel is None:
-        raise InputError("missing field (and no --kernel given)", where="kernel")
+        raise InputError("missing field (and no --kernel given)", where="field 'kernel'")
     if not isinstance(kernel, str) or not kernel.strip():
-        raise InputError(f"{kernel!r} is not a kernel version string", where="kernel")
+        raise InputError(f"{kernel!r} is not a kernel version string", where="field 'kernel'")
     ioctl: Ioctl = _enum_field(obj, "ioctl", _IOCTLS)
     cdb: bytes | None = None
     if "cdb" in obj and obj["cdb"] is not None:
         raw = obj["cdb"]
         if not isinstance(raw, str):
-            raise InputError(f"{raw!r} is not a hex string", where="cdb")
+            raise InputError(f"{raw!r} is not a hex string", where="field 'cdb'")
         text = raw.replace(" ", "")
+        if len(text) % 2:
+            raise InputError(f"{raw!r} has an odd number of hex digits", where="field 'cdb'")
         try:
             cdb = bytes.fromhex(text)
         except ValueError:
-            raise InputError(f"{raw!r} is not valid hex", where="cdb") from None
-        if len(text) % 2:
-            raise InputError(f"{raw!r} has an odd number of hex digits", where="cdb")
+            raise InputError(f"{raw!r} is not valid hex", where="field 'cdb'") from None
     return Case(
         kernel=kernel.strip(),
         node=_enum_field(obj, "node", _NODES),

@@ -85,11 +85,12 @@ class MatrixCell:
     dangerous: tuple[DangerousCommand, ...] = field(default=())
 
     def by_effect(self) -> dict[str, list[DangerousCommand]]:
-        out: dict[str, list[DangerousCommand]] = {}
+        """Commands grouped under their most severe effect, most severe group first."""
+        out: dict[str, list[DangerousCommand]] = {e: [] for e in SEVERITY}
         for d in self.dangerous:
-            for e in d.effects:
-                out.setdefault(e, []).append(d)
-        return out
+            worst = min(d.effects, key=lambda e: SEVERITY.index(e) if e in SEVERITY else 99)
+            out.setdefault(worst, []).append(d)
+        return {e: cmds for e, cmds in out.items() if cmds}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,26 @@ class MatrixSummary:
     era: str
     uncertain: tuple[str, ...]
     cells: tuple[MatrixCell, ...]
+
+
+def _squash(name: str) -> str:
+    """READ (10), READ_10 and GPCMD_READ_10 compare equal."""
+    name = name.upper().removeprefix("GPCMD_")
+    return "".join(ch for ch in name if ch.isalnum())
+
+
+# Most severe first: a command is listed under the first of its effects.
+SEVERITY: tuple[str, ...] = (
+    "ATA_PASSTHROUGH",
+    "FIRMWARE",
+    "SECURITY",
+    "ERASES",
+    "WRITES_MEDIA",
+    "RESERVATIONS",
+    "DEVICE_STATE",
+    "UNKNOWN",
+    "READS_MEDIA",
+)
 
 
 def _opcode_commands() -> dict[int, tuple[DangerousCommand, ...]]:
@@ -122,9 +143,14 @@ def _opcode_commands() -> dict[int, tuple[DangerousCommand, ...]]:
             if v is None or not v.effects:
                 continue
             names = tuple(e.name for e in Effect if e.value and e in v.effects and e.name)
-            alias = mmc_name if mmc_name and mmc_name != v.name else None
-            if alias is None and kernel_names.get(op, "").startswith("GPCMD_"):
-                alias = kernel_names[op]  # an MMC name the table no longer carries
+            alias = mmc_name if mmc_name and _squash(mmc_name) != _squash(v.name) else None
+            constant = kernel_names.get(op, "")
+            if (
+                alias is None
+                and constant.startswith("GPCMD_")
+                and _squash(constant) != _squash(v.name)
+            ):
+                alias = constant  # the name the kernel's filter table gives the opcode
             found.append(DangerousCommand(op, v.name, alias, names))
         out[op] = tuple(found)
     return out

@@ -498,7 +498,7 @@ def model_for(kernel: str) -> KernelModel:
         try:
             version = parse_kernel(kernel)
         except InputError as exc:
-            raise InputError(str(exc), where="kernel") from None
+            raise InputError(str(exc), where="field 'kernel'") from None
         model = KernelModel(version)
         _MODELS[kernel] = model
     return model
