@@ -340,7 +340,7 @@ class ModePages:
             total = 8 + len(bd) + len(body)
             header = (
                 (total - 2).to_bytes(2, "big")
-                + bytes((0, dsp, 0x01 if llbaa else 0x00, 0))
+                + bytes((0, dsp, 0x01 if llbaa and bd else 0x00, 0))
                 + len(bd).to_bytes(2, "big")
             )
         else:
