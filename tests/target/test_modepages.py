@@ -117,7 +117,7 @@ def expect_check(r: ModeResult, expected: tuple[int, int, int]) -> tuple[bool, i
     assert r.error is not None
     assert (r.error.sense_key, r.error.asc, r.error.ascq) == expected, r.error
     f = r.error.field
-    return (f.in_cdb, f.byte, f.bit) if f is not None else (False, -1, None)
+    return (f.c_d, f.field_pointer, f.bit_pointer) if f is not None else (False, -1, None)
 
 
 def control_fields(page: bytes) -> dict[str, int]:

@@ -135,7 +135,7 @@ def expect_check(r: PrResult, expected: tuple[int, int, int]) -> None:
 def field_of(r: PrResult) -> tuple[bool, int, int | None]:
     assert r.error is not None and r.error.field is not None
     f = r.error.field
-    return f.in_cdb, f.byte, f.bit
+    return f.c_d, f.field_pointer, f.bit_pointer
 
 
 def register(prs: Reservations, nexus: Nexus, key: int, flags: int = 0) -> None:

@@ -49,8 +49,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from sgguard.scsi.sense import Asc, FieldPointer, SenseKey
 from sgguard.target.api import Nexus, Response, Status
-from sgguard.target.reservations import CheckCondition, FieldPointer, SenseKey
+from sgguard.target.reservations import CheckCondition
 
 __all__ = [
     "MODE_PARAMETERS_CHANGED",
@@ -69,11 +70,11 @@ OP_MODE_SENSE_10 = 0x5A
 ALL_PAGES = 0x3F
 ALL_SUBPAGES = 0xFF
 
-INVALID_FIELD_IN_CDB = (0x24, 0x00)
-INVALID_FIELD_IN_PARAMETER_LIST = (0x26, 0x00)
-PARAMETER_LIST_LENGTH_ERROR = (0x1A, 0x00)
-SAVING_PARAMETERS_NOT_SUPPORTED = (0x39, 0x00)
-MODE_PARAMETERS_CHANGED = (0x2A, 0x01)
+INVALID_FIELD_IN_CDB = Asc.INVALID_FIELD_IN_CDB.value
+INVALID_FIELD_IN_PARAMETER_LIST = Asc.INVALID_FIELD_IN_PARAMETER_LIST.value
+PARAMETER_LIST_LENGTH_ERROR = Asc.PARAMETER_LIST_LENGTH_ERROR.value
+SAVING_PARAMETERS_NOT_SUPPORTED = Asc.SAVING_PARAMETERS_NOT_SUPPORTED.value
+MODE_PARAMETERS_CHANGED: tuple[int, int] = Asc.MODE_PARAMETERS_CHANGED.value
 
 WP = 0x80  # device-specific parameter (SBC-4 6.5.1): write protected
 DPOFUA = 0x10  # device-specific parameter: DPO and FUA supported

@@ -64,6 +64,7 @@ from typing import Protocol
 
 from sgguard.errors import InputError
 from sgguard.scsi.model import CommandDef, Effect
+from sgguard.scsi.sense import Asc, FieldPointer, SenseKey, asc_name, build_descriptor, build_fixed
 from sgguard.target.api import Nexus, Response, Status, TaskManagement
 
 __all__ = [
@@ -71,7 +72,6 @@ __all__ = [
     "AptplStore",
     "CheckCondition",
     "Conflict",
-    "FieldPointer",
     "ITNexus",
     "LogicalUnitHooks",
     "PrInAction",
@@ -101,42 +101,15 @@ MASK64 = (1 << 64) - 1
 # ---------------------------------------------------------------------------
 
 
-class SenseKey(enum.IntEnum):
-    """The sense keys this module produces (SPC-5 4.4.8)."""
-
-    NO_SENSE = 0x0
-    ILLEGAL_REQUEST = 0x5
-    UNIT_ATTENTION = 0x6
-
-
-# (ASC, ASCQ) pairs this module produces (SPC-5 Annex F).
-PARAMETER_LIST_LENGTH_ERROR = (0x1A, 0x00)
-INVALID_FIELD_IN_CDB = (0x24, 0x00)
-INVALID_FIELD_IN_PARAMETER_LIST = (0x26, 0x00)
-INVALID_RELEASE_OF_PERSISTENT_RESERVATION = (0x26, 0x04)
-INSUFFICIENT_REGISTRATION_RESOURCES = (0x55, 0x04)
-RESERVATIONS_PREEMPTED = (0x2A, 0x03)
-RESERVATIONS_RELEASED = (0x2A, 0x04)
-REGISTRATIONS_PREEMPTED = (0x2A, 0x05)
-
-
-@dataclass(frozen=True, slots=True)
-class FieldPointer:
-    """SPC-5 4.4.2.4.2 sense-key specific field pointer: which byte (and bit) was wrong.
-
-    `in_cdb` is the C/D bit: True for the CDB, False for the parameter list.
-    """
-
-    in_cdb: bool
-    byte: int
-    bit: int | None = None
-
-    def sense_key_specific(self) -> bytes:
-        """The three SENSE KEY SPECIFIC bytes: SKSV=1, C/D, BPV, BIT POINTER, FIELD POINTER."""
-        b0 = 0x80 | (0x40 if self.in_cdb else 0)
-        if self.bit is not None:
-            b0 |= 0x08 | (self.bit & 0x07)
-        return bytes((b0, (self.byte >> 8) & 0xFF, self.byte & 0xFF))
+# (ASC, ASCQ) pairs this module produces (SPC-5 Annex F), as plain tuples.
+PARAMETER_LIST_LENGTH_ERROR = Asc.PARAMETER_LIST_LENGTH_ERROR.value
+INVALID_FIELD_IN_CDB = Asc.INVALID_FIELD_IN_CDB.value
+INVALID_FIELD_IN_PARAMETER_LIST = Asc.INVALID_FIELD_IN_PARAMETER_LIST.value
+INVALID_RELEASE_OF_PERSISTENT_RESERVATION = Asc.INVALID_RELEASE_OF_PERSISTENT_RESERVATION.value
+INSUFFICIENT_REGISTRATION_RESOURCES = Asc.INSUFFICIENT_REGISTRATION_RESOURCES.value
+RESERVATIONS_PREEMPTED = Asc.RESERVATIONS_PREEMPTED.value
+RESERVATIONS_RELEASED = Asc.RESERVATIONS_RELEASED.value
+REGISTRATIONS_PREEMPTED = Asc.REGISTRATIONS_PREEMPTED.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,33 +117,23 @@ class CheckCondition:
     """A CHECK CONDITION as a value: sense key, ASC/ASCQ, optional field pointer.
 
     `reason` is a one-line explanation for the log (never sent to the initiator).
+    `sense(descriptor)` builds the sense data with `sgguard.scsi.sense`.
     """
 
-    sense_key: int
+    sense_key: SenseKey
     asc: int
     ascq: int
     field: FieldPointer | None = None
     reason: str = ""
 
     def sense(self, descriptor: bool = False) -> bytes:
-        """Sense data in fixed (SPC-5 4.4.3, 18 bytes) or descriptor format (4.4.2)."""
-        sks = self.field.sense_key_specific() if self.field is not None else None
-        if descriptor:
-            descs = b""
-            if sks is not None:
-                # Sense key specific sense data descriptor (SPC-5 4.4.2.4.1).
-                descs = bytes((0x02, 0x06, 0, 0)) + sks + b"\x00"
-            head = bytes((0x72, self.sense_key & 0x0F, self.asc, self.ascq, 0, 0, 0, len(descs)))
-            return head + descs
-        out = bytearray(18)
-        out[0] = 0x70
-        out[2] = self.sense_key & 0x0F
-        out[7] = 10
-        out[12] = self.asc
-        out[13] = self.ascq
-        if sks is not None:
-            out[15:18] = sks
-        return bytes(out)
+        """Sense data in fixed (SPC-5 4.4.3) or descriptor format (SPC-5 4.4.2)."""
+        build = build_descriptor if descriptor else build_fixed
+        return build(self.sense_key, (self.asc, self.ascq), field_pointer=self.field)
+
+    def describe(self) -> str:
+        text = f"{self.sense_key.name}, {asc_name(self.asc, self.ascq)}"
+        return f"{text}: {self.reason}" if self.reason else text
 
 
 def _illegal(
