@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from sgguard.target.backend import (
     Backend,
+    ConcatBackend,
     FileBackend,
     LbaExtent,
     LbaState,
@@ -21,6 +22,7 @@ from sgguard.target.backend import (
     ReadOnlyError,
     SliceBackend,
     check_range,
+    slice_backend,
 )
 from tests.topology.tools import loop_attached
 
@@ -314,3 +316,72 @@ def test_slice_backend_never_touches_outside(
     after = bytes(base.buffer)
     assert after[: start * 512] == before[: start * 512]
     assert after[(start + length) * 512 :] == before[(start + length) * 512 :]
+
+
+def test_concat_backend_spans_parts() -> None:
+    base = MemoryBackend(100)
+    lv = slice_backend(base, [(10 * 512, 5 * 512), (50 * 512, 3 * 512), (60 * 512, 2 * 512)])
+    assert isinstance(lv, ConcatBackend) and isinstance(lv, Backend)
+    assert lv.num_blocks == 10
+    lv.write(3, bytes([1]) * 512 + bytes([2]) * 512 + bytes([3]) * 512 * 3 + bytes([4]) * 512)
+    assert base.read(13, 2) == bytes([1]) * 512 + bytes([2]) * 512
+    assert base.read(50, 3) == bytes([3]) * 1536
+    assert base.read(60, 1) == bytes([4]) * 512
+    assert lv.read(3, 6) == base.read(13, 2) + base.read(50, 3) + base.read(60, 1)
+    assert lv.lba_status(0, 10) == [LbaExtent(0, 3, D), LbaExtent(3, 6, M), LbaExtent(9, 1, D)]
+    assert lv.lba_status(4, 1) == [LbaExtent(4, 5, M)]
+    lv.punch(4, 2)
+    assert lv.lba_status(0, 10)[1:3] == [LbaExtent(3, 1, M), LbaExtent(4, 2, D)]
+    lv.write_same(0, 10, b"\x09" * 512)
+    assert lv.read(0, 10) == b"\x09" * 5120
+    assert lv.try_read_nowait(0, 10) == b"\x09" * 5120
+    assert lv.try_write_nowait(0, bytes(512)) is True
+    assert lv.try_write_nowait(4, bytes(1024)) is False  # would split: slow path
+    with pytest.raises(OutOfRangeError):
+        lv.write(9, bytes(1024))
+    with pytest.raises(OutOfRangeError):
+        lv.read(10, 1)
+    assert slice_backend(base, [(0, 512)]).num_blocks == 1
+    with pytest.raises(OutOfRangeError):
+        slice_backend(base, [])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cuts=st.lists(st.tuples(st.integers(0, 8), st.integers(0, 6)), min_size=1, max_size=4),
+    ops=st.lists(
+        st.tuples(st.sampled_from(["w", "p", "r", "s"]), st.integers(-3, 40), st.integers(-2, 40)),
+        max_size=15,
+    ),
+)
+def test_concat_backend_never_touches_outside(
+    cuts: list[tuple[int, int]], ops: list[tuple[str, int, int]]
+) -> None:
+    base = MemoryBackend(64, data=bytes(range(256)) * 128)
+    before = bytes(base.buffer)
+    extents = []
+    pos = 0
+    for gap, length in cuts:
+        pos += gap
+        extents.append((pos, length))
+        pos += length
+    inside = set()
+    for start, length in extents:
+        inside.update(range(start, start + length))
+    lv = slice_backend(base, [(s * 512, n * 512) for s, n in extents])
+    for op, lba, blocks in ops:
+        try:
+            if op == "w":
+                lv.write(lba, b"\xee" * (512 * max(blocks, 0)))
+            elif op == "p":
+                lv.punch(lba, blocks)
+            elif op == "s":
+                lv.write_same(lba, blocks, b"\xdd" * 512)
+            else:
+                assert len(lv.read(lba, blocks)) == 512 * blocks
+        except OutOfRangeError:
+            assert lba < 0 or blocks < 0 or lba + blocks > lv.num_blocks
+    after = bytes(base.buffer)
+    for blk in range(64):
+        if blk not in inside:
+            assert after[blk * 512 : (blk + 1) * 512] == before[blk * 512 : (blk + 1) * 512]

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sgguard.errors import InputError
-from sgguard.topology import TableType, read_layout, resolve_slice
+from sgguard.target.backend import FileBackend, slice_backend
+from sgguard.topology import TableType, read_layout, resolve_extents, resolve_slice
 from sgguard.topology.lvm import MDA_HEADER_SIZE, lvm_crc
 from sgguard.topology.lvmconfig import parse_config
 from tests.topology.tools import have, need_root_loop, run
@@ -152,6 +153,22 @@ def test_lvm_whole_disk_pv_matches_lvs(whole_disk_pv: tuple[Path, str, Lvm]) -> 
     assert b.size_bytes == 12 * MIB
     with pytest.raises(InputError, match="not contiguous"):
         resolve_slice(layout, f"lv={vg}/a")  # 8M, then 4M after b
+    a_parts = resolve_extents(layout, f"lv={vg}/a")
+    assert [(s.start_byte, s.size_bytes) for s in a_parts] == [
+        (pv.pe_start_byte, 8 * MIB),
+        (pv.pe_start_byte + 5 * EXTENT, 4 * MIB),
+    ]
+    assert resolve_extents(layout, f"lv={vg}/b") == (b,)
+    # The LV as one backend: a write across its segment boundary lands in both places.
+    with FileBackend(img) as disk:
+        lv_a = slice_backend(disk, [(s.start_byte, s.size_bytes) for s in a_parts])
+        assert lv_a.num_blocks * 512 == 12 * MIB
+        lv_a.write(8 * MIB // 512 - 1, b"\x11" * 512 + b"\x22" * 512)
+    data = img.read_bytes()
+    assert data[pv.pe_start_byte + 8 * MIB - 512 : pv.pe_start_byte + 8 * MIB] == b"\x11" * 512
+    far = pv.pe_start_byte + 5 * EXTENT
+    assert data[far : far + 512] == b"\x22" * 512
+    assert data[pv.pe_start_byte + 8 * MIB : pv.pe_start_byte + 8 * MIB + 512] == bytes(512)
     with pytest.raises(InputError, match="no LV 'zz'"):
         resolve_slice(layout, f"lv={vg}/zz")
     with pytest.raises(InputError, match="no volume group"):

@@ -12,6 +12,8 @@ through, and its implementations:
   SEEK_DATA/SEEK_HOLE. A non-blocking fast path (`try_read_nowait`,
   `try_write_nowait`) uses RWF_NOWAIT so an event loop can serve cached blocks
   inline and hand everything else to a thread pool.
+- `ConcatBackend`: several backends end to end (an LVM2 LV in pieces), and
+  `slice_backend` building either from a list of byte ranges.
 - `SliceBackend`: a window (offset + length) over another backend that refuses
   every access outside the window: defense in depth under the logical unit's own
   LBA checks (the CVE-2011-4127 lesson: never trust one layer to confine).
@@ -25,6 +27,7 @@ data (LBA OUT OF RANGE, MEDIUM ERROR / WRITE ERROR).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import ctypes
 import ctypes.util
@@ -35,6 +38,7 @@ import os
 import stat
 import struct
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -42,6 +46,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendIOError",
+    "ConcatBackend",
     "FileBackend",
     "LbaExtent",
     "LbaState",
@@ -50,6 +55,7 @@ __all__ = [
     "ReadOnlyError",
     "SliceBackend",
     "check_range",
+    "slice_backend",
 ]
 
 # <linux/fs.h> block device ioctls.
@@ -832,3 +838,161 @@ class SliceBackend:
 
     def close(self) -> None:
         """Closing a slice leaves its base open (other slices may share it)."""
+
+
+class ConcatBackend:
+    """Several backends end to end, as one: an LVM2 logical volume whose linear
+    segments lie in separate places of the disk (each part a `SliceBackend`).
+
+    Requests that cross a boundary are split; each part checks its own range.
+    """
+
+    def __init__(self, parts: Sequence[Backend]) -> None:
+        if not parts:
+            raise ValueError("a concatenation needs at least one part")
+        bs = parts[0].block_size
+        if any(p.block_size != bs for p in parts):
+            raise ValueError("all parts of a concatenation need the same block size")
+        self._parts = tuple(parts)
+        self._bs = bs
+        self._starts: list[int] = []
+        total = 0
+        for p in parts:
+            self._starts.append(total)
+            total += p.num_blocks
+        self._num_blocks = total
+
+    @property
+    def parts(self) -> tuple[Backend, ...]:
+        return self._parts
+
+    @property
+    def block_size(self) -> int:
+        return self._bs
+
+    @property
+    def num_blocks(self) -> int:
+        return self._num_blocks
+
+    @property
+    def read_only(self) -> bool:
+        return any(p.read_only for p in self._parts)
+
+    @property
+    def blocking(self) -> bool:
+        return any(p.blocking for p in self._parts)
+
+    @property
+    def unmap_supported(self) -> bool:
+        return all(p.unmap_supported for p in self._parts)
+
+    def _pieces(self, lba: int, blocks: int) -> list[tuple[Backend, int, int, int]]:
+        """(part, LBA in part, blocks, blocks into the request) covering the request."""
+        check_range(lba, blocks, self._num_blocks, "concatenation")
+        out: list[tuple[Backend, int, int, int]] = []
+        i = bisect.bisect_right(self._starts, lba) - 1
+        done = 0
+        while done < blocks:
+            part = self._parts[i]
+            inner = lba + done - self._starts[i]
+            n = min(blocks - done, part.num_blocks - inner)
+            if n > 0:
+                out.append((part, inner, n, done))
+                done += n
+            i += 1
+        return out
+
+    def read(self, lba: int, blocks: int) -> bytes:
+        pieces = self._pieces(lba, blocks)
+        if len(pieces) == 1:
+            part, inner, n, _ = pieces[0]
+            return part.read(inner, n)
+        return b"".join(part.read(inner, n) for part, inner, n, _ in pieces)
+
+    def write(self, lba: int, data: bytes | bytearray | memoryview, *, fua: bool = False) -> None:
+        if self.read_only:
+            raise ReadOnlyError("concatenation is read-only")
+        view = memoryview(data).cast("B")
+        blocks = _check_data(view, self._bs, "write")
+        for part, inner, n, at in self._pieces(lba, blocks):
+            part.write(inner, view[at * self._bs : (at + n) * self._bs], fua=fua)
+
+    def write_same(
+        self, lba: int, blocks: int, block: bytes | bytearray | memoryview, *, fua: bool = False
+    ) -> None:
+        if self.read_only:
+            raise ReadOnlyError("concatenation is read-only")
+        for part, inner, n, _ in self._pieces(lba, blocks):
+            part.write_same(inner, n, block, fua=fua)
+
+    def punch(self, lba: int, blocks: int) -> None:
+        if self.read_only:
+            raise ReadOnlyError("concatenation is read-only")
+        for part, inner, n, _ in self._pieces(lba, blocks):
+            part.punch(inner, n)
+
+    def lba_status(self, lba: int, max_descriptors: int) -> list[LbaExtent]:
+        check_range(lba, 0, self._num_blocks, "concatenation")
+        out: list[LbaExtent] = []
+        if lba >= self._num_blocks:
+            return out
+        i = bisect.bisect_right(self._starts, lba) - 1
+        pos = lba
+        # One descriptor more than asked: the last one asked for may continue into
+        # the next part with the same state, and is complete once another follows.
+        while i < len(self._parts) and len(out) <= max_descriptors:
+            part, start = self._parts[i], self._starts[i]
+            if part.num_blocks:
+                for ext in part.lba_status(pos - start, max_descriptors + 1):
+                    _append(out, LbaExtent(ext.lba + start, ext.blocks, ext.state))
+            i += 1
+            pos = self._starts[i] if i < len(self._parts) else self._num_blocks
+        return out[:max_descriptors]
+
+    def flush(self) -> None:
+        for p in self._parts:
+            p.flush()
+
+    def try_read_nowait(self, lba: int, blocks: int) -> bytes | None:
+        out = []
+        for part, inner, n, _ in self._pieces(lba, blocks):
+            got = part.try_read_nowait(inner, n)
+            if got is None:
+                return None
+            out.append(got)
+        return b"".join(out)
+
+    def try_write_nowait(
+        self, lba: int, data: bytes | bytearray | memoryview, *, fua: bool = False
+    ) -> bool:
+        if self.read_only:
+            raise ReadOnlyError("concatenation is read-only")
+        view = memoryview(data).cast("B")
+        pieces = self._pieces(lba, _check_data(view, self._bs, "write"))
+        if len(pieces) != 1:
+            return False  # never leave a split write half done on the fast path
+        part, inner, _n, _at = pieces[0]
+        return part.try_write_nowait(inner, view, fua=fua)
+
+    def close(self) -> None:
+        for p in self._parts:
+            p.close()
+
+
+def slice_backend(
+    base: Backend, extents: Sequence[tuple[int, int]], *, read_only: bool | None = None
+) -> Backend:
+    """A backend for the byte ranges `extents` ((start, size) pairs, in order) of `base`:
+    a `SliceBackend` for one range, a `ConcatBackend` of them for several.
+
+    `extents` is what `sgguard.topology.resolve_extents` returns (as `Slice`
+    objects: pass `[(s.start_byte, s.size_bytes) for s in slices]`).
+    """
+    if not extents:
+        raise OutOfRangeError("no byte ranges to export")
+    parts: list[Backend] = [
+        SliceBackend(base, start, size, read_only=read_only) for start, size in extents
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return ConcatBackend(parts)

@@ -29,7 +29,13 @@ from sgguard.topology.model import (
     TableType,
     VolumeGroup,
 )
-from sgguard.topology.reader import parse_layout, parse_size, read_layout, resolve_slice
+from sgguard.topology.reader import (
+    parse_layout,
+    parse_size,
+    read_layout,
+    resolve_extents,
+    resolve_slice,
+)
 
 __all__ = [
     "GPT_TYPE_NAMES",
@@ -53,5 +59,6 @@ __all__ = [
     "parse_layout",
     "parse_size",
     "read_layout",
+    "resolve_extents",
     "resolve_slice",
 ]

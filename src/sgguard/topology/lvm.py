@@ -36,7 +36,7 @@ from sgguard.topology.model import (
     VolumeGroup,
 )
 
-__all__ = ["LabelInfo", "lv_slice", "lvm_crc", "read_pv", "scan"]
+__all__ = ["LabelInfo", "lv_extents", "lv_slice", "lvm_crc", "read_pv", "scan"]
 
 LABEL_ID = b"LABELONE"
 LABEL_TYPE = b"LVM2 001"
@@ -383,8 +383,11 @@ def scan(read_at: ReadAt, layout: Layout) -> tuple[tuple[VolumeGroup, ...], list
     return tuple(sorted(vgs, key=lambda v: v.name)), warnings
 
 
-def lv_slice(layout: Layout, spec: str) -> Slice:
-    """The bytes of logical volume `vg/lv`: linear segments, contiguous on this disk."""
+def lv_extents(layout: Layout, spec: str) -> tuple[Slice, ...]:
+    """The disk byte ranges of logical volume `vg/lv`, in LV order (adjacent ones merged).
+
+    Every segment must be linear and on this disk.
+    """
     vg_name, sep, lv_name = spec.partition("/")
     if not sep or not vg_name or not lv_name:
         raise InputError(f"lv={spec!r}: expected VG/LV")
@@ -399,26 +402,43 @@ def lv_slice(layout: Layout, spec: str) -> Slice:
         raise InputError(f"volume group {vg_name} has no LV {lv_name!r} (LVs: {have})")
     if not lv.segments:
         raise InputError(f"LV {spec} has no segments")
-    start: int | None = None
-    end = 0
+    ranges: list[tuple[int, int]] = []
+    expect = 0
     for i, seg in enumerate(sorted(lv.segments, key=lambda s: s.start_extent), 1):
+        if seg.start_extent != expect:
+            raise InputError(
+                f"LV {spec} segment {i} starts at extent {seg.start_extent}, not {expect}"
+            )
+        expect += seg.extent_count
         if not seg.is_linear:
             raise InputError(
                 f"LV {spec} segment {i} is {seg.type} with {len(seg.stripes)} stripes; "
-                "only linear segments can be exported as one slice"
+                "only linear segments can be exported"
             )
         disk_byte = seg.stripes[0].disk_byte
         if disk_byte is None:
             raise InputError(
                 f"LV {spec} segment {i} lies on PV {seg.stripes[0].pv}, which is not on this disk"
             )
-        if start is None:
-            start = disk_byte
-        elif disk_byte != end:
-            raise InputError(
-                f"LV {spec} segment {i} starts at disk byte {disk_byte}, not right after the "
-                f"previous segment (byte {end}): the LV is not contiguous on the disk"
-            )
-        end = disk_byte + seg.extent_count * lv.extent_size
-    assert start is not None
-    return Slice(start, end - start, f"{layout.source} LV {spec}")
+        size = seg.extent_count * lv.extent_size
+        if ranges and ranges[-1][0] + ranges[-1][1] == disk_byte:
+            ranges[-1] = (ranges[-1][0], ranges[-1][1] + size)
+        else:
+            ranges.append((disk_byte, size))
+    n = len(ranges)
+    return tuple(
+        Slice(start, size, f"{layout.source} LV {spec}" + (f" part {k}/{n}" if n > 1 else ""))
+        for k, (start, size) in enumerate(ranges, 1)
+    )
+
+
+def lv_slice(layout: Layout, spec: str) -> Slice:
+    """The bytes of logical volume `vg/lv`: linear segments, contiguous on this disk."""
+    extents = lv_extents(layout, spec)
+    if len(extents) > 1:
+        where = ", ".join(f"{s.start_byte}+{s.size_bytes}" for s in extents)
+        raise InputError(
+            f"LV {spec} is not contiguous on the disk (byte ranges {where}); "
+            "export it as a concatenation (resolve_extents)"
+        )
+    return extents[0]

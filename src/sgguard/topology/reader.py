@@ -21,7 +21,7 @@ from sgguard.errors import InputError
 from sgguard.topology import gpt, lvm, mbr
 from sgguard.topology.model import Layout, Partition, PartitionKind, ReadAt, Slice, TableType
 
-__all__ = ["parse_layout", "parse_size", "read_layout", "resolve_slice"]
+__all__ = ["parse_layout", "parse_size", "read_layout", "resolve_extents", "resolve_slice"]
 
 BLKSSZGET = 0x1268
 BLKGETSIZE64 = 0x80081272
@@ -259,3 +259,13 @@ def resolve_slice(layout: Layout, selector: str, *, alignment: int = 512) -> Sli
             )
         return Slice(start, length, f"{layout.source} bytes {start}+{length}")
     raise InputError(f"slice selector {selector!r}: unknown kind {key!r}")
+
+
+def resolve_extents(layout: Layout, selector: str, *, alignment: int = 512) -> tuple[Slice, ...]:
+    """Like `resolve_slice`, but an LVM2 LV whose linear segments lie apart on the
+    disk gives one `Slice` per contiguous run, in LV order (export them with
+    `sgguard.target.backend.slice_backend`). Other selectors give one slice."""
+    key, sep, value = selector.strip().partition("=")
+    if sep and key.strip().lower() == "lv":
+        return lvm.lv_extents(layout, value)
+    return (resolve_slice(layout, selector, alignment=alignment),)
