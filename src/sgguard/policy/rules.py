@@ -41,7 +41,7 @@ __all__ = [
 OpKey = int | tuple[int, int]
 """An opcode (any service action) or an (opcode, service action) pair."""
 
-DEFAULT_DENY_EFFECTS = Effect.FIRMWARE | Effect.SECURITY | Effect.ATA_PASSTHROUGH
+DEFAULT_DENY_EFFECTS = Effect.FIRMWARE | Effect.SECURITY | Effect.ATA_PASSTHROUGH | Effect.UNKNOWN
 WRITE_EFFECTS = Effect.WRITES_MEDIA | Effect.ERASES
 
 # Sense triples (sense key, ASC, ASCQ): SPC-5 4.5.6 and annex D.
