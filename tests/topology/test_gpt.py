@@ -92,6 +92,8 @@ def test_build_gpt_refuses_bad_specs() -> None:
         build_gpt(8 * MIB, [GptPartitionSpec(MIB, type_guid="linux")])
     with pytest.raises(InputError, match="too small"):
         build_gpt(16 * 1024, [])
+    with pytest.raises(InputError, match="partitions 1 and 2 overlap"):
+        build_gpt(8 * MIB, [GptPartitionSpec(2 * MIB), GptPartitionSpec(MIB, start_byte=2 * MIB)])
 
 
 @needs_gdisk

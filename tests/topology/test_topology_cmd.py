@@ -125,3 +125,15 @@ def test_read_layout_from_block_device(gpt_image: Path) -> None:
         assert [p.name for p in layout.partitions] == ["alpha", "beta"]
         res = sgguard(dev, "--json")
         assert res.returncode == 0 and json.loads(res.stdout)["partitions"][1]["name"] == "beta"
+
+
+def test_topology_rich_tables_on_a_terminal(
+    gpt_image: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sgguard.cli import topology_cmd
+
+    layout = read_layout(gpt_image)
+    topology_cmd._print_rich(layout, [resolve_slice(layout, "p1")])
+    out = capsys.readouterr().out
+    assert "partitions" in out and "alpha" in out and "beta" in out
+    assert "slices" in out and str(MIB) in out

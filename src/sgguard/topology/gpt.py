@@ -13,6 +13,7 @@ the disk's last LBA. Sans-IO except `build_gpt_image`, which writes a sparse fil
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import uuid
@@ -346,6 +347,7 @@ def build_gpt(
     align = align_bytes // sector_size
     entries = bytearray(num_entries * ENTRY_SIZE)
     cursor = first_usable
+    placed: list[tuple[int, int, int]] = []
     for i, spec in enumerate(partitions):
         number = i + 1
         if spec.start_byte is not None:
@@ -381,7 +383,15 @@ def build_gpt(
             spec.attributes,
             _encode_name(spec.name),
         )
+        placed.append((start, end_excl, number))
         cursor = end_excl
+    placed.sort()
+    for (a_start, a_end, a_num), (b_start, _b_end, b_num) in itertools.pairwise(placed):
+        if b_start < a_end:
+            raise InputError(
+                f"partitions {a_num} and {b_num} overlap (LBAs {a_start}-{a_end - 1} and "
+                f"from {b_start})"
+            )
     disk = _guid_bytes(disk_guid if disk_guid is not None else str(uuid.uuid4()), "disk GUID")
     array_crc = zlib.crc32(entries)
     backup_lba = disk_sectors - 1
