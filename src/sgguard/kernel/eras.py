@@ -86,11 +86,13 @@ def _partition_fix_uncertain(v: KernelVersion) -> bool:
     return v.patch is None and v.series in ((3, 0), (3, 2))
 
 
-def _between(lo: tuple[int, int], hi: tuple[int, int]) -> Callable[[KernelVersion], bool]:
-    """Uncertain for releases lo <= v < hi (major.minor)."""
+def _between(lo: tuple[int, ...], hi: tuple[int, ...]) -> Callable[[KernelVersion], bool]:
+    """Uncertain for releases lo <= v < hi (version tuples, zero padded)."""
+    low = (*lo, 0, 0, 0, 0)[:4]
+    high = (*hi, 0, 0, 0, 0)[:4]
 
     def inside(v: KernelVersion) -> bool:
-        return (lo[0], lo[1], 0, 0) <= v.key < (hi[0], hi[1], 0, 0)
+        return low <= v.key < high
 
     return inside
 
@@ -117,7 +119,7 @@ BOUNDARIES: tuple[Boundary, ...] = (
         Feature.FILTER_2012,
         "(not found; between 2.6.26 and 3.6)",
         lambda v: v.at_least(3, 6),
-        _between((2, 6), (3, 6)),
+        _between((2, 6, 27), (3, 6)),
         "REPORT LUNS a0, SERVICE ACTION IN(16) 9e, RECEIVE DIAGNOSTIC 1c, MAINTENANCE IN a3 "
         "join the R list, SET READ AHEAD a7 the W list (estimated: 3.6)",
     ),
