@@ -308,20 +308,43 @@ _STRACE_RE = re.compile(
 )
 
 
+_OPEN_RE = re.compile(
+    r'^(?:\[pid\s+\d+\]\s+|\d+\s+)?open(?:at)?\((?:[A-Z_]+|-?\d+),\s*"(/dev/[^"]*)",\s*([A-Z_|0-9]+)'
+    r".*\)\s+=\s+(-?\d+)(?:\s+(E[A-Z0-9]+))?"
+)
+
+
 def parse_strace(text: str) -> list[Json]:
-    """ioctl calls from `strace -f -e trace=ioctl` output: name, return, errno."""
+    """ioctl calls (and opens of /dev nodes) from `strace -f -e trace=ioctl,openat`.
+
+    Each ioctl row has name, fd, return and errno; each open row has
+    `ioctl: "open"`, the path, the flags, the returned fd and errno.
+    """
     calls: list[Json] = []
     for line in text.splitlines():
+        o = _OPEN_RE.match(line.strip())
+        if o:
+            ret = int(o.group(3))
+            calls.append(
+                {
+                    "ioctl": "open",
+                    "path": o.group(1),
+                    "flags": o.group(2),
+                    "ret": ret,
+                    "errno": o.group(4),
+                }
+            )
+            continue
         m = _STRACE_RE.match(line.strip())
         if not m:
             continue
         name = m.group(2)
-        ret = m.group(4)
+        ret_text = m.group(4)
         calls.append(
             {
                 "fd": int(m.group(1)),
                 "ioctl": name,
-                "ret": int(ret) if ret != "?" else None,
+                "ret": int(ret_text) if ret_text != "?" else None,
                 "errno": m.group(5),
             }
         )
@@ -370,16 +393,39 @@ def _qemu_probe(path: str) -> Json:
         return {"exit": 0 if ok else 1, "calls": calls, "stdout": inq.data[8:32].decode("latin-1")}
 
 
+def _eject_ioctl(path: str) -> Json:
+    """The old eject: CDROMEJECT on the node itself (read-only, non-blocking open)."""
+    try:
+        dev = sgio.SgDevice(path)
+    except OSError as exc:
+        return {
+            "exit": 1,
+            "calls": [{"ioctl": "open", "errno": sgio.errno_name_of(exc.errno or 0)}],
+        }
+    with dev:
+        r = dev.ioctl_case("CDROMEJECT")
+    call = {"ioctl": "CDROMEJECT", "errno": r.errno_name, "ret": r.value}
+    return {"exit": 0 if r.errno_name is None else 1, "calls": [call]}
+
+
+_OWN_TOOLS: dict[str, Callable[[str], Json]] = {
+    "qemu-scsi-block-probe": _qemu_probe,
+    "cdromeject-ioctl": _eject_ioctl,
+}
+
+
 def run_tools(tools: list[Json], disks: dict[str, Json], dm: dict[str, str]) -> list[Json]:
     results: list[Json] = []
     for n, t in enumerate(tools):
         path = node_path(t["node_ref"], disks, dm)
         user = t["user"] == "user"
         start = time.monotonic()
-        if t["tool"] == "qemu-scsi-block-probe":
+        if t["tool"] in _OWN_TOOLS:
             try:
                 probe = in_child(
-                    functools.partial(_qemu_probe, path), cap_sys_rawio=not user, user=user
+                    functools.partial(_OWN_TOOLS[t["tool"]], path),
+                    cap_sys_rawio=not user,
+                    user=user,
                 )
             except RuntimeError as exc:
                 probe = {"exit": 1, "calls": [], "stderr": str(exc)}
@@ -394,7 +440,7 @@ def run_tools(tools: list[Json], disks: dict[str, Json], dm: dict[str, str]) -> 
         else:
             argv = [a.replace("{dev}", path) for a in t["argv"]]
             trace = f"/tmp/strace.{n}"
-            cmd = ["strace", "-f", "-qq", "-e", "trace=ioctl", "-o", trace, *argv]
+            cmd = ["strace", "-f", "-qq", "-e", "trace=ioctl,openat,open", "-o", trace, *argv]
             try:
                 proc = subprocess.run(
                     cmd,
@@ -421,7 +467,7 @@ def run_tools(tools: list[Json], disks: dict[str, Json], dm: dict[str, str]) -> 
             }
         res["elapsed"] = round(time.monotonic() - start, 3)
         results.append(res)
-        if t["tool"] == "eject":
+        if t["tool"] in ("eject", "cdromeject-ioctl"):
             _reload_medium(disks, t["disk_role"])
         say("progress", "tools", n + 1, len(tools))
     return results

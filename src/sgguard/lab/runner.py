@@ -30,7 +30,7 @@ from sgguard.lab import initramfs, tools
 from sgguard.lab.guest import RESULTS_MAGIC
 from sgguard.lab.kernels import KernelTree
 
-__all__ = ["LabRun", "ProgressFn", "qemu_command", "run_lab"]
+__all__ = ["LabRun", "ProgressFn", "matrix_for", "qemu_command", "run_lab"]
 
 Json = dict[str, Any]
 ProgressFn = Callable[[str, list[str]], None]
@@ -338,3 +338,12 @@ def _write_jsonl(path: Path, rows: list[Json]) -> None:
     with path.open("w") as f:
         for row in rows:
             f.write(json.dumps(row, separators=(", ", ": ")) + "\n")
+
+
+def matrix_for(kernel: str) -> list[Json]:
+    """The policy matrix of `kernel` (sgguard.kernel.matrix_cases) as case JSON objects."""
+    try:
+        from sgguard.kernel import case_to_json, matrix_cases
+    except ImportError as exc:
+        raise UsageError(f"the policy model (sgguard.kernel) is not available: {exc}") from exc
+    return [case_to_json(c) for c in matrix_cases(kernel)]

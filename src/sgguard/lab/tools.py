@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["TOOLS", "plan_tools", "summarize"]
+__all__ = ["OWN_CODE", "TOOLS", "plan_tools", "summarize"]
 
 Json = dict[str, Any]
 
@@ -30,8 +30,16 @@ TOOLS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("hdparm", ("hdparm", "-I", "{dev}")),
     ("sdparm", ("sdparm", "{dev}")),
     ("qemu-scsi-block-probe", ()),
-    ("eject", ("eject", "{dev}")),  # last: it removes the medium (reloaded after)
+    # The 2012-era eject: CDROMEJECT on the node it was given (util-linux's eject
+    # opens the whole disk instead); done by sgguard.sgio. Both remove the medium,
+    # the guest reloads it after each.
+    ("cdromeject-ioctl", ()),
+    ("eject", ("eject", "{dev}")),
 )
+OWN_CODE = {
+    "qemu-scsi-block-probe": "(sgguard.sgio: open O_RDWR, SG_GET_VERSION_NUM, INQUIRY)",
+    "cdromeject-ioctl": "(sgguard.sgio: open O_RDONLY, CDROMEJECT)",
+}
 
 NODES: tuple[tuple[str, str], ...] = (("disk", "disk:tools"), ("partition", "part:tools:1"))
 USERS: tuple[str, ...] = ("root", "user")
@@ -70,7 +78,14 @@ def summarize(plan: list[Json], results: list[Json]) -> list[Json]:
                 {**_head(t), "exit": None, "works": False, "failing_ioctl": None, "note": "not run"}
             )
             continue
-        calls = r.get("ioctls", [])
+        calls = [c for c in r.get("ioctls", []) if c.get("ioctl") != "open"]
+        opened = sorted(
+            {
+                c["path"]
+                for c in r.get("ioctls", [])
+                if c.get("ioctl") == "open" and c.get("ret", -1) >= 0
+            }
+        )
         refused = [c for c in calls if c.get("errno") in _POLICY_ERRNOS]
         failed = [c for c in calls if c.get("errno")]
         first = (refused or failed or [None])[0]
@@ -83,6 +98,7 @@ def summarize(plan: list[Json], results: list[Json]) -> list[Json]:
                 "failing_errno": first["errno"] if first else None,
                 "refused": sorted({f"{c['ioctl']}:{c['errno']}" for c in refused}),
                 "ioctl_count": len(calls),
+                "opened": opened,
                 "ioctls": [
                     f"{c['ioctl']}={c.get('ret')}{':' + c['errno'] if c.get('errno') else ''}"
                     for c in calls
@@ -101,5 +117,5 @@ def _head(t: Json) -> Json:
         "tool": t["tool"],
         "node": t["node"],
         "user": t["user"],
-        "argv": " ".join(t["argv"]) if t["argv"] else "(sgguard.sgio: SG_GET_VERSION_NUM, INQUIRY)",
+        "argv": " ".join(t["argv"]) if t["argv"] else OWN_CODE.get(t["tool"], ""),
     }
