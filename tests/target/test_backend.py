@@ -237,17 +237,54 @@ def test_file_backend_concurrent_threads(image: Path) -> None:
             assert b.read(n * 512, 512) == bytes([n + 1]) * (512 * 512)
 
 
-def test_block_device_backend_on_loop(loop_device: str) -> None:
+def test_block_device_backend_on_loop(loop_device: str, tmp_path: Path) -> None:
+    backing = tmp_path / "loop.img"
     with FileBackend(loop_device) as b:
         assert b.is_block_device
         assert b.block_size == 512
         assert b.num_blocks == (16 << 20) // 512
-        b.write(100, b"\xab" * 4096)
-        assert b.read(100, 8) == b"\xab" * 4096
-        b.punch(100, 8)  # fallocate on a loop device, or BLKZEROOUT, or zeros
-        assert b.read(100, 8) == bytes(4096)
-        assert b.lba_status(0, 4) == [LbaExtent(0, b.num_blocks, M)]
+        assert b.refresh() == b.num_blocks
+        b.write(0, os.urandom(4 << 20), fua=True)
         b.flush()
+        assert _blocks_allocated(backing) >= 8192
+        b.punch(0, 4096)  # fallocate(PUNCH_HOLE) on the loop device: a discard
+        b.flush()
+        assert b.read(0, 4096) == bytes(2 << 20)
+        assert b.read(4096, 1) != bytes(512)
+        # The loop driver turned the discard into a hole in its backing file.
+        assert _blocks_allocated(backing) <= 4096 + 64
+        assert b.lba_status(0, 4) == [LbaExtent(0, b.num_blocks, M)]
+        b.discard(4096, 8)  # BLKDISCARD: contents unspecified afterwards, but it must work
+
+
+def test_file_backend_fua_uses_rwf_dsync_or_fdatasync(
+    image: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_pwritev, real_fdatasync = os.pwritev, os.fdatasync
+
+    def pwritev(fd: int, bufs: list[memoryview], off: int, flags: int = 0) -> int:
+        calls.append(f"pwritev flags={flags}")
+        return real_pwritev(fd, bufs, off, flags)
+
+    def fdatasync(fd: int) -> None:
+        calls.append("fdatasync")
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "pwritev", pwritev)
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    with FileBackend(image, size_bytes=1 << 20) as b:
+        b.write(0, bytes(512))
+        assert calls == []  # a plain write: pwrite, no sync
+        b.write(0, bytes(512), fua=True)
+        assert calls == [f"pwritev flags={os.RWF_DSYNC}"]
+        calls.clear()
+        b._dsync_flag = False
+        b.write(0, bytes(512), fua=True)
+        assert calls == ["fdatasync"]
+        calls.clear()
+        b.flush()
+        assert calls == ["fdatasync"]
 
 
 def test_slice_backend_confines_and_translates() -> None:
