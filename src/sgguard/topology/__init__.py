@@ -4,7 +4,7 @@ Owns parsing of MBR (with EBR chains) and GPT partition tables and of LVM2
 physical volumes and their VG metadata, read from image files or block devices
 with positional reads only; the choice of a `Slice` (byte range) by selector;
 and a GPT image writer. See `model` for the types, `reader` for the I/O shell,
-`mbr`, `gpt`, `lvm`, `lvmconfig` for the sans-IO formats.
+`mbr`, `gpt`, `lvm`, `lvmconfig`, `dm` (device-mapper tables) for the sans-IO formats.
 """
 
 from __future__ import annotations
