@@ -1,0 +1,433 @@
+"""The asyncio shell around the sans-IO iSCSI core: sockets, threads, clocks, logs.
+
+Owns `IscsiServer`: listening portals, one `asyncio.Protocol` per TCP connection
+feeding `sgguard.iscsi.connection.Connection`, writes with `writelines` (data
+segments go out as memoryviews, never copied), logical unit execution on a
+thread pool (inline only when it cannot block: a memory backend, or a read
+whose blocks the backend confirms are in the page cache with `try_read_nowait`),
+back-pressure (reading pauses while a connection has too many commands in
+flight or the socket's write buffer is full), a connection limit, a one-second
+tick for login/NOP/partial-PDU timeouts, session and refusal logs (text or
+JSON lines), Prometheus metrics, and a graceful shutdown: stop accepting, ask
+initiators to log out (RFC 7143 11.9.1), let commands in flight finish within a
+timeout, flush every logical unit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import logging
+import struct
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sgguard.iscsi.connection import (
+    CommandReady,
+    Connection,
+    ConnectionClosed,
+    PortalGroup,
+    SessionEvent,
+    Task,
+)
+from sgguard.iscsi.metrics import ServerMetrics
+from sgguard.target.api import LogicalUnitProtocol, Response, Status
+
+__all__ = ["IscsiServer", "JsonFormatter", "ServerLimits", "parse_address"]
+
+log = logging.getLogger("sgguard.iscsi")
+
+# SPC-4: HARDWARE ERROR, INTERNAL TARGET FAILURE (44/00), for a logical unit that raised.
+_INTERNAL_FAILURE = bytes((0x70, 0, 0x04, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x44, 0, 0, 0, 0, 0))
+_READS = {0x08: "6", 0x28: "10", 0xA8: "12", 0x88: "16"}
+_INLINE_MAX = 256 * 1024
+
+
+def parse_address(text: str, default_port: int = 3260) -> tuple[str, int]:
+    """`host:port`, `[v6]:port` or `host` -> (host, port); ValueError names the problem."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:
+        host, port_text = text, ""
+    if not host:
+        raise ValueError(f"address {text!r} has no host")
+    if port_text:
+        if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+            raise ValueError(f"address {text!r}: port {port_text!r} is not 0..65535")
+        return host, int(port_text)
+    return host, default_port
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and event fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update(fields)
+        return json.dumps(out, sort_keys=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    max_connections: int = 64
+    max_in_flight: int = 64  # per connection, before reading pauses
+    workers: int = 8
+    drain_timeout: float = 10.0
+    partial_pdu_timeout: float = 30.0
+
+
+def _inline_ok(lu: LogicalUnitProtocol, cdb: bytes) -> bool:
+    """True when `lu.execute(cdb)` cannot block: memory, or page-cached reads."""
+    backend = getattr(lu, "backend", None)
+    if backend is None:
+        return False
+    try:
+        if not backend.blocking:
+            return True
+        kind = _READS.get(cdb[0])
+        if kind is None:
+            return False
+        if kind == "10" and len(cdb) >= 10:
+            lba, blocks = struct.unpack_from(">I", cdb, 2)[0], struct.unpack_from(">H", cdb, 7)[0]
+        elif kind == "16" and len(cdb) >= 16:
+            lba, blocks = struct.unpack_from(">QI", cdb, 2)
+        elif kind == "12" and len(cdb) >= 12:
+            lba, blocks = struct.unpack_from(">II", cdb, 2)
+        else:
+            return False
+        if not blocks or blocks * backend.block_size > _INLINE_MAX:
+            return False
+        return backend.try_read_nowait(lba, blocks) is not None
+    except Exception:
+        return False
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, server: IscsiServer) -> None:
+        self.server = server
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.conn: Connection | None = None
+        self.peer = ""
+        self.closing = False
+        self.write_paused = False
+        self.read_paused = False
+        self.scheduled = False
+        self.partial_since: float | None = None
+
+    # asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        srv = self.server
+        if len(srv.protocols) >= srv.limits.max_connections or srv.stopping:
+            log.warning(
+                "connection from %s refused: %s",
+                self.peer,
+                "shutting down" if srv.stopping else "connection limit reached",
+                extra={"fields": {"event": "connection-refused", "peer": self.peer}},
+            )
+            transport.abort()
+            return
+        srv.protocols.add(self)
+        srv.metrics.connections.inc()
+        self.conn = Connection(
+            srv.group,
+            peer=self.peer,
+            local_address=f"{local[0]}:{local[1]}" if local else "",
+            now=self.loop.time(),
+            wakeup=self.wake,
+        )
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.conn
+        if conn is None or self.closing:
+            return
+        now = self.loop.time()
+        conn.receive_data(data, now)
+        self.partial_since = (self.partial_since or now) if conn.buffered else None
+        self.process()
+
+    def eof_received(self) -> bool | None:
+        if self.conn is not None:
+            self.conn.close("peer closed the connection")
+            self.process()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        srv = self.server
+        if self in srv.protocols:
+            srv.protocols.discard(self)
+            srv.metrics.connections.dec()
+        if self.conn is not None:
+            self.conn.close(f"connection lost: {exc}" if exc else "connection closed")
+            self.closing = True
+            self.drain_events()
+        srv.connection_gone.set()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self.update_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self.update_reading()
+
+    # our logic
+    def wake(self) -> None:
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self._woken)
+
+    def _woken(self) -> None:
+        self.scheduled = False
+        self.process()
+
+    def tick(self, now: float) -> None:
+        conn = self.conn
+        if conn is None or self.closing:
+            return
+        if (
+            self.partial_since is not None
+            and now - self.partial_since > self.server.limits.partial_pdu_timeout
+        ):
+            conn.close("incomplete PDU for too long (slow sender)")
+        else:
+            conn.tick(now)
+        self.process()
+
+    def update_reading(self) -> None:
+        t = self.transport
+        if t is None or self.conn is None or self.closing:
+            return
+        want_pause = self.write_paused or self.conn.in_flight() >= self.server.limits.max_in_flight
+        if want_pause and not self.read_paused:
+            t.pause_reading()
+            self.read_paused = True
+        elif not want_pause and self.read_paused:
+            t.resume_reading()
+            self.read_paused = False
+
+    def drain_events(self) -> bool:
+        """Handle the core's events; True if the connection must close."""
+        conn = self.conn
+        assert conn is not None
+        close = False
+        while (ev := conn.next_event()) is not None:
+            if isinstance(ev, CommandReady):
+                if not self.closing:
+                    self.server.run_command(self, ev.task)
+            elif isinstance(ev, SessionEvent):
+                self.server.log_session(ev)
+            elif isinstance(ev, ConnectionClosed):
+                close = True
+                if ev.reason.startswith("malformed PDU"):
+                    self.server.metrics.protocol_errors.inc()
+        return close
+
+    def process(self) -> None:
+        conn = self.conn
+        t = self.transport
+        if conn is None or t is None:
+            return
+        close = self.drain_events()
+        out = conn.data_to_send()
+        if out and not t.is_closing():
+            t.writelines(out)
+        if close and not self.closing:
+            self.closing = True
+            t.close()  # sends what is buffered, then closes
+            return
+        self.update_reading()
+
+
+class IscsiServer:
+    """Serves a `PortalGroup` on TCP portals."""
+
+    def __init__(
+        self,
+        group: PortalGroup,
+        portals: Iterable[tuple[str, int]],
+        *,
+        limits: ServerLimits | None = None,
+        metrics: ServerMetrics | None = None,
+    ) -> None:
+        self.group = group
+        self.portals = list(portals)
+        self.limits = limits or ServerLimits()
+        self.metrics = metrics or ServerMetrics()
+        self.protocols: set[_Protocol] = set()
+        self.servers: list[asyncio.Server] = []
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.limits.workers, thread_name_prefix="sgguard-lu"
+        )
+        self.stopping = False
+        self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop_policy().get_event_loop()
+        self.connection_gone = asyncio.Event()
+        self._ticker: asyncio.Task[None] | None = None
+        self.addresses: list[tuple[str, int]] = []
+        self._sessions = 0
+
+    async def start(self) -> list[tuple[str, int]]:
+        """Bind every portal (OSError if one is taken); returns the bound addresses."""
+        self.loop = asyncio.get_running_loop()
+        self.connection_gone = asyncio.Event()
+        for host, port in self.portals:
+            server = await self.loop.create_server(
+                lambda: _Protocol(self), host, port, reuse_address=True, backlog=128
+            )
+            self.servers.append(server)
+            for sock in server.sockets:
+                addr = sock.getsockname()
+                self.addresses.append((str(addr[0]), int(addr[1])))
+        # Portals as SendTargets reports them: the bound ports (port 0 resolved).
+        self.group.portals = [f"{h}:{p}" for h, p in self.addresses]
+        self._ticker = asyncio.create_task(self._tick_loop())
+        return self.addresses
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.loop.time()
+            for proto in list(self.protocols):
+                proto.tick(now)
+
+    # --- commands ---
+
+    def run_command(self, proto: _Protocol, task: Task) -> None:
+        lu = task.lu
+        assert lu is not None
+        start = time.perf_counter()
+        task.user = start
+        if _inline_ok(lu, task.cdb):
+            try:
+                response = lu.execute(task.cdb, task.data_out, task.nexus)
+            except Exception:
+                log.exception("logical unit failed on %s", task.cdb[:1].hex())
+                response = Response(Status.CHECK_CONDITION, sense=_INTERNAL_FAILURE)
+            self._finish(proto, task, response)
+            return
+        fut = self.loop.run_in_executor(
+            self.executor, lu.execute, task.cdb, task.data_out, task.nexus
+        )
+        fut.add_done_callback(lambda f: self._done(proto, task, f))
+
+    def _done(self, proto: _Protocol, task: Task, fut: asyncio.Future[Response]) -> None:
+        try:
+            response = fut.result()
+        except Exception:
+            log.exception("logical unit failed on opcode %s", task.cdb[:1].hex())
+            response = Response(Status.CHECK_CONDITION, sense=_INTERNAL_FAILURE)
+        self._finish(proto, task, response)
+        proto.process()
+
+    def _finish(self, proto: _Protocol, task: Task, response: Response) -> None:
+        conn = task.connection
+        conn.complete(task, response)
+        start = task.user if isinstance(task.user, float) else time.perf_counter()
+        self.metrics.observe_command(
+            task.nexus.target.split(",")[0],
+            task.lun,
+            seconds=time.perf_counter() - start,
+            read=len(response.data_in) if task.read else 0,
+            written=task.needed if task.write else 0,
+            error=response.status != Status.GOOD,
+        )
+
+    # --- logs ---
+
+    def log_session(self, ev: SessionEvent) -> None:
+        fields = {
+            "event": ev.kind,
+            "initiator": ev.initiator,
+            "isid": ev.isid,
+            "target": ev.target,
+            "peer": ev.peer,
+            "tsih": ev.tsih,
+            "detail": ev.detail,
+        }
+        level = logging.WARNING if ev.kind == "login-failed" else logging.INFO
+        if ev.kind == "login":
+            self.metrics.logins.labels("discovery" if not ev.target else "normal").inc()
+            self._sessions += 1
+            self.metrics.sessions.set(len(self.group.by_tsih))
+        elif ev.kind == "login-failed":
+            self.metrics.login_failures.inc()
+        else:
+            self.metrics.sessions.set(len(self.group.by_tsih))
+        who = ev.initiator or "?"
+        what = f" target {ev.target}" if ev.target else ""
+        log.log(
+            level,
+            "%s: %s (isid %s) from %s%s%s",
+            ev.kind,
+            who,
+            ev.isid or "-",
+            ev.peer,
+            what,
+            f": {ev.detail}" if ev.detail else "",
+            extra={"fields": fields},
+        )
+
+    # --- shutdown ---
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Stop accepting, ask initiators to log out, wait for commands in
+        flight (at most `timeout`), close connections, flush logical units."""
+        timeout = self.limits.drain_timeout if timeout is None else timeout
+        self.stopping = True
+        for server in self.servers:
+            server.close()
+        if self._ticker is not None:
+            self._ticker.cancel()
+        deadline = self.loop.time() + timeout
+        for proto in list(self.protocols):
+            if proto.conn is not None:
+                proto.conn.request_logout(max(1, int(timeout)))
+                proto.process()
+        while self.protocols and self.loop.time() < deadline:
+            busy = any(p.conn is not None and p.conn.in_flight() for p in self.protocols)
+            if not busy and all(p.conn is None or p.closing for p in self.protocols):
+                break
+            self.connection_gone.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.connection_gone.wait(), 0.1)
+        for proto in list(self.protocols):
+            if proto.conn is not None:
+                proto.conn.close("server shutting down")
+                proto.drain_events()
+            if proto.transport is not None:
+                proto.transport.close()
+        for server in self.servers:
+            await server.wait_closed()
+        units: list[LogicalUnitProtocol] = []
+        for target in self.group.targets.values():
+            for lu in target.luns.values():
+                if all(lu is not u for u in units):
+                    units.append(lu)
+        for lu in units:
+            try:
+                await self.loop.run_in_executor(self.executor, lu.flush)
+            except Exception:
+                log.exception("flush failed")
+        self.executor.shutdown(wait=True)
+        self.metrics.close()
+        log.info("server stopped", extra={"fields": {"event": "stopped"}})
