@@ -1096,3 +1096,44 @@ def test_prout_random_sequences_keep_invariants(
     assert again.registrations == prs.registrations
     assert again.reservation == prs.reservation
     assert again.generation == prs.generation
+
+
+# -- the reservation tables agree with the command table -------------------------------------
+
+
+def test_check_classifies_every_command_table_row() -> None:
+    """Rows that write, erase, or touch firmware/security never pass a WE/EA reservation."""
+    from sgguard.scsi.model import DeviceType
+    from sgguard.scsi.table import COMMANDS
+    from sgguard.target.reservations import Access, classify
+
+    dangerous = (
+        Effect.WRITES_MEDIA
+        | Effect.ERASES
+        | Effect.FIRMWARE
+        | Effect.ATA_PASSTHROUGH
+        | Effect.DEVICE_STATE
+    )
+    prs = Reservations()
+    register(prs, A, K1)
+    expect_good(prout(prs, A, RESERVE, key=K1, pr_type=PrType.WRITE_EXCLUSIVE))
+    for row in COMMANDS:
+        variant = row.variant(DeviceType.SBC)
+        if variant is None:
+            continue
+        cdb = bytearray(32)
+        cdb[0] = row.opcode
+        if row.service_action is not None:
+            if row.opcode == 0x7F:
+                cdb[8:10] = row.service_action.to_bytes(2, "big")
+            else:
+                cdb[1] = row.service_action
+        if row.opcode == 0x1E:
+            cdb[4] = 0x01  # PREVENT=1 (PREVENT=0 is always allowed)
+        access = classify(bytes(cdb), row)
+        if variant.effects & dangerous and row.opcode not in (0x5F, 0x16, 0x17, 0x56, 0x57):
+            assert access is Access.WRITE, (variant.name, access)
+            assert prs.check(B, bytes(cdb), row) is not None, variant.name
+        if variant.effects & Effect.READS_MEDIA and not variant.effects & dangerous:
+            assert access is not Access.ALLOWED, variant.name
+        assert prs.check(A, bytes(cdb), row) is None  # the holder is never refused

@@ -60,7 +60,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sgguard.errors import InputError
 from sgguard.scsi.model import CommandDef, Effect
@@ -144,9 +144,12 @@ def _illegal(
     )
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ITNexus:
-    """An I_T nexus: initiator port name (iSCSI `iqn...,i,0x<ISID>`) and target port name."""
+class ITNexus(NamedTuple):
+    """An I_T nexus: initiator port name (iSCSI `iqn...,i,0x<ISID>`) and target port name.
+
+    A NamedTuple rather than a dataclass: `check` builds one per command, and a
+    tuple is the cheapest immutable, hashable, typed key Python has.
+    """
 
     initiator: str
     target: str
@@ -225,6 +228,10 @@ _TYPE_MASK_BITS = {
     PrType.WRITE_EXCLUSIVE: 0x0200,
     PrType.EXCLUSIVE_ACCESS_ALL_REGISTRANTS: 0x0001,
 }
+
+_ALL_REGISTRANTS_TYPES = frozenset(t for t in PrType if t.all_registrants)
+_REGISTRANTS_TYPES = frozenset(t for t in PrType if t.all_registrants or t.registrants_only)
+_EXCLUSIVE_ACCESS_TYPES = frozenset(t for t in PrType if t.exclusive_access)
 
 LU_SCOPE = 0x0
 
@@ -651,33 +658,39 @@ class Reservations:
         Call before executing every command (after UNIT ATTENTION handling). None
         means go on; a `Conflict` means answer RESERVATION CONFLICT status.
         """
-        if self._spc2 is None and self._s.reservation is None:
+        res = self._s.reservation
+        spc2 = self._spc2
+        if spc2 is None and res is None:
             return None
         if not cdb:
             return None
         op = cdb[0]
-        it = ITNexus.of(nexus)
-        if self._spc2 is not None:
+        it = (nexus.initiator, nexus.target)  # equal to and hashed as the ITNexus
+        if spc2 is not None:
             if op in (OP_PERSISTENT_RESERVE_IN, OP_PERSISTENT_RESERVE_OUT):
                 # SPC-2 5.5.1: while reserved by RESERVE, every PR command conflicts.
                 return Conflict(f"opcode {op:#04x} while an SPC-2 RESERVE is held")
-            if it == self._spc2 or op in _SPC2_ALLOWED:
+            if it == spc2 or op in _SPC2_ALLOWED:
                 return None
             if op == 0x1E and len(cdb) > 4 and not (cdb[4] & 0x03):
                 return None
-            return Conflict(f"opcode {op:#04x}: logical unit reserved by {self._spc2.initiator}")
-        res = self._s.reservation
+            return Conflict(f"opcode {op:#04x}: logical unit reserved by {spc2.initiator}")
         assert res is not None
-        if self.is_holder(it):
+        pr_type = res.type
+        registrations = self._s.registrations
+        if pr_type in _ALL_REGISTRANTS_TYPES:
+            if it in registrations:
+                return None  # every registrant holds an all-registrants reservation
+        elif res.holder == it:
             return None
         access = classify(cdb, row)
         if access is Access.ALLOWED:
             return None
-        if (res.type.registrants_only or res.type.all_registrants) and it in self._s.registrations:
+        if pr_type in _REGISTRANTS_TYPES and it in registrations:
             return None
-        if access is Access.READ and not res.type.exclusive_access:
+        if access is Access.READ and pr_type not in _EXCLUSIVE_ACCESS_TYPES:
             return None
-        return Conflict(f"opcode {op:#04x} ({access.value}) under {res.type.name} reservation")
+        return Conflict(f"opcode {op:#04x} ({access.value}) under {pr_type.name} reservation")
 
     # -- SPC-2 RESERVE / RELEASE -------------------------------------------
 
