@@ -18,10 +18,12 @@ from sgguard.errors import InputError
 from sgguard.topology import (
     LINUX_FILESYSTEM,
     GptPartitionSpec,
+    MbrEntry,
     PartitionKind,
     TableType,
     build_gpt,
     build_gpt_image,
+    build_mbr,
     parse_layout,
     read_layout,
     resolve_slice,
@@ -318,3 +320,23 @@ def test_gpt_garbage_in_gives_input_error(blob: bytes, where: int) -> None:
     disk.write(where, blob)
     with contextlib.suppress(InputError):
         parse_layout(disk.read_at, disk.size)
+
+
+def test_gpt_behind_a_legacy_mbr_is_ignored_like_the_kernel(tmp_path: Path) -> None:
+    img = _image(tmp_path)
+    with open(img, "r+b") as f:
+        for off, data in build_mbr([MbrEntry(2048, 4096, 0x83)]):
+            f.seek(off)
+            f.write(data)
+    layout = read_layout(img)
+    assert layout.table is TableType.MBR
+    assert [(p.number, p.size_bytes) for p in layout.partitions] == [(1, 4096 * 512)]
+    assert any("not protective" in w for w in layout.warnings)
+    _poke(img, 446, bytes(16))  # no partitions left in the MBR: the GPT is used
+    layout = read_layout(img)
+    assert layout.table is TableType.GPT and len(layout.partitions) == 3
+    assert any("no 0xEE entry" in w for w in layout.warnings)
+    _poke(img, 510, b"\0\0")  # no MBR at all
+    layout = read_layout(img)
+    assert layout.table is TableType.GPT
+    assert any("no protective MBR" in w for w in layout.warnings)

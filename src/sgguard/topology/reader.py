@@ -113,13 +113,21 @@ def parse_layout(
             None,
         )
     warnings: list[str] = []
+    if gpt_ss is not None and mbr_table is not None and mbr_table.partitions:
+        # A valid MBR with partitions and no 0xEE entry: the Linux kernel (efi.c
+        # is_pmbr_valid) ignores the GPT and uses the MBR; so do we.
+        warnings.append(
+            "a GPT header is present but the MBR is not protective: using the MBR, as the "
+            "Linux kernel does (stale GPT?)"
+        )
+        gpt_ss = None
     if gpt_ss is not None:
         table = gpt.parse_gpt(read_at, size, gpt_ss)
         warnings.extend(table.warnings)
         if mbr_table is None:
             warnings.append("no protective MBR in front of the GPT")
         elif not mbr_table.protective:
-            warnings.append("MBR is not protective (no 0xEE entry): using the GPT")
+            warnings.append("MBR has no partitions and no 0xEE entry: using the GPT")
         layout = Layout(
             source=source,
             size_bytes=size,
