@@ -4,10 +4,12 @@ corruption (header CRC, array CRC, both headers, overlaps, out of range); round 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import struct
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -340,3 +342,31 @@ def test_gpt_behind_a_legacy_mbr_is_ignored_like_the_kernel(tmp_path: Path) -> N
     layout = read_layout(img)
     assert layout.table is TableType.GPT
     assert any("no protective MBR" in w for w in layout.warnings)
+
+
+@settings(max_examples=300, deadline=None)
+@given(array=st.binary(min_size=4 * 128, max_size=4 * 128))
+def test_gpt_random_entries_behind_valid_crcs(array: bytes) -> None:
+    """Entries that pass the CRC checks but say anything: a layout whose partitions
+    are in the usable area and disjoint, or an InputError naming the problem."""
+    size = 1 * MIB
+    writes = dict(build_gpt(size, [], num_entries=4, align_bytes=4096))
+    for lba in (1, size // 512 - 1):
+        hdr = bytearray(writes[lba * 512])
+        struct.pack_into("<I", hdr, 88, zlib.crc32(array))
+        struct.pack_into("<I", hdr, 16, 0)
+        struct.pack_into("<I", hdr, 16, zlib.crc32(bytes(hdr[:92])))
+        writes[lba * 512] = bytes(hdr)
+        entries_lba = struct.unpack_from("<Q", hdr, 72)[0]
+        writes[entries_lba * 512] = array
+    disk = SparseDisk(size, list(writes.items()))
+    try:
+        layout = parse_layout(disk.read_at, size)
+    except InputError as exc:
+        assert str(exc).startswith("GPT partition")
+        return
+    ends = sorted((p.start_byte, p.end_byte) for p in layout.partitions)
+    for (_s1, e1), (s2, _e2) in itertools.pairwise(ends):
+        assert e1 <= s2
+    for p in layout.partitions:
+        assert layout.first_usable_byte <= p.start_byte < p.end_byte <= layout.last_usable_byte + 1
