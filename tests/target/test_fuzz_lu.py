@@ -273,6 +273,7 @@ def test_lu_confinement_property(cmds: list[tuple[bytes, bytes, int]]) -> None:
     for cdb, data, who in cmds:
         check(image, cdb, data, NEXUSES[who])
         assert image.outside_hash() == image.outside, f"CDB {cdb.hex()} changed bytes outside"
+        assert image.lu.internal_errors == 0, f"CDB {cdb.hex()}: {image.lu.refusals[-1]}"
 
 
 def run_fuzz(seed: int, count: int, *, checked: bool = False) -> dict[str, int]:
@@ -294,6 +295,7 @@ def run_fuzz(seed: int, count: int, *, checked: bool = False) -> dict[str, int]:
         if resp.data_in and MARK_RUN in bytes(resp.data_in):
             raise AssertionError(f"command {i} CDB {cdb.hex()} returned bytes from outside")
         if i % 256 == 255:
+            assert lu.internal_errors == 0, list(lu.refusals)[-3:]
             lu = image.restart()  # undo ejects, prevents and reservations now and then
             if image.outside_hash() != image.outside:
                 raise AssertionError(f"bytes outside the slice changed by command <= {i}")

@@ -39,6 +39,7 @@ from typing import Any, Final
 from sgguard.policy import Policy, Refusal
 from sgguard.scsi import table
 from sgguard.scsi.model import CommandDef, DeviceType
+from sgguard.scsi.sense import Asc, FieldPointer, SenseKey, build_descriptor, build_fixed
 from sgguard.target.api import Nexus, Response, Status, TaskManagement
 from sgguard.target.backend import Backend, BackendError, BackendIOError, ReadOnlyError
 from sgguard.target.identity import (
@@ -69,44 +70,44 @@ __all__ = [
 GOOD: Final = Status.GOOD
 CHECK_CONDITION: Final = Status.CHECK_CONDITION
 
-# Sense keys (SPC-5 4.5.6).
-NO_SENSE = 0x0
-NOT_READY = 0x2
-MEDIUM_ERROR = 0x3
-ILLEGAL_REQUEST = 0x5
-UNIT_ATTENTION = 0x6
-DATA_PROTECT = 0x7
-COPY_ABORTED = 0xA
-ABORTED_COMMAND = 0xB
-MISCOMPARE = 0xE
+# Sense keys and ASC/ASCQ pairs: the names of sgguard.scsi.sense (SPC-5 4.5.6, annex D).
+NO_SENSE = int(SenseKey.NO_SENSE)
+NOT_READY = int(SenseKey.NOT_READY)
+MEDIUM_ERROR = int(SenseKey.MEDIUM_ERROR)
+ILLEGAL_REQUEST = int(SenseKey.ILLEGAL_REQUEST)
+UNIT_ATTENTION = int(SenseKey.UNIT_ATTENTION)
+DATA_PROTECT = int(SenseKey.DATA_PROTECT)
+COPY_ABORTED = int(SenseKey.COPY_ABORTED)
+MISCOMPARE = int(SenseKey.MISCOMPARE)
+HARDWARE_ERROR = int(SenseKey.HARDWARE_ERROR)
 
-# ASC/ASCQ pairs used here (SPC-5 annex D).
-ASC_INVALID_FIELD_IN_CDB = (0x24, 0x00)
-ASC_INVALID_FIELD_IN_PARAMETER_LIST = (0x26, 0x00)
-ASC_PARAMETER_LIST_LENGTH_ERROR = (0x1A, 0x00)
-ASC_INVALID_COMMAND_OPERATION_CODE = (0x20, 0x00)
-ASC_LBA_OUT_OF_RANGE = (0x21, 0x00)
-ASC_INVALID_FIELD_IN_COMMAND_IU = (0x0E, 0x03)
-ASC_MISCOMPARE_DURING_VERIFY = (0x1D, 0x00)
-ASC_LU_NOT_READY_INIT_REQUIRED = (0x04, 0x02)
-ASC_MEDIUM_NOT_PRESENT = (0x3A, 0x00)
-ASC_MEDIUM_REMOVAL_PREVENTED = (0x53, 0x02)
-ASC_WRITE_PROTECTED = (0x27, 0x00)
-ASC_SPACE_ALLOCATION_FAILED = (0x27, 0x07)
-ASC_UNRECOVERED_READ_ERROR = (0x11, 0x00)
-ASC_WRITE_ERROR = (0x0C, 0x00)
-ASC_LOGICAL_UNIT_NOT_SUPPORTED = (0x25, 0x00)
-ASC_POWER_ON_RESET = (0x29, 0x00)
-ASC_BUS_DEVICE_RESET = (0x29, 0x03)
-ASC_I_T_NEXUS_LOSS = (0x29, 0x07)
-ASC_TARGET_RESET = (0x29, 0x02)
-ASC_MODE_PARAMETERS_CHANGED = (0x2A, 0x01)
-ASC_RESERVATIONS_PREEMPTED = (0x2A, 0x03)
-ASC_RESERVATIONS_RELEASED = (0x2A, 0x04)
-ASC_REGISTRATIONS_PREEMPTED = (0x2A, 0x05)
-ASC_CAPACITY_DATA_HAS_CHANGED = (0x2A, 0x09)
-ASC_MEDIUM_MAY_HAVE_CHANGED = (0x28, 0x00)
-ASC_COMMANDS_CLEARED_BY_ANOTHER_INITIATOR = (0x2F, 0x00)
+ASC_INVALID_FIELD_IN_CDB = Asc.INVALID_FIELD_IN_CDB.value
+ASC_INVALID_FIELD_IN_PARAMETER_LIST = Asc.INVALID_FIELD_IN_PARAMETER_LIST.value
+ASC_PARAMETER_LIST_LENGTH_ERROR = Asc.PARAMETER_LIST_LENGTH_ERROR.value
+ASC_INVALID_COMMAND_OPERATION_CODE = Asc.INVALID_COMMAND_OPERATION_CODE.value
+ASC_LBA_OUT_OF_RANGE = Asc.LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE.value
+ASC_INVALID_FIELD_IN_COMMAND_IU = Asc.INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT.value
+ASC_MISCOMPARE_DURING_VERIFY = Asc.MISCOMPARE_DURING_VERIFY_OPERATION.value
+ASC_LU_NOT_READY_INIT_REQUIRED = Asc.LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED.value
+ASC_MEDIUM_NOT_PRESENT = Asc.MEDIUM_NOT_PRESENT.value
+ASC_MEDIUM_REMOVAL_PREVENTED = Asc.MEDIUM_REMOVAL_PREVENTED.value
+ASC_WRITE_PROTECTED = Asc.WRITE_PROTECTED.value
+ASC_SPACE_ALLOCATION_FAILED = Asc.SPACE_ALLOCATION_FAILED_WRITE_PROTECT.value
+ASC_UNRECOVERED_READ_ERROR = Asc.UNRECOVERED_READ_ERROR.value
+ASC_WRITE_ERROR = Asc.WRITE_ERROR.value
+ASC_LOGICAL_UNIT_NOT_SUPPORTED = Asc.LOGICAL_UNIT_NOT_SUPPORTED.value
+ASC_POWER_ON_RESET = Asc.POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED.value
+ASC_BUS_DEVICE_RESET = Asc.BUS_DEVICE_RESET_FUNCTION_OCCURRED.value
+ASC_I_T_NEXUS_LOSS = Asc.I_T_NEXUS_LOSS_OCCURRED.value
+ASC_TARGET_RESET = Asc.SCSI_BUS_RESET_OCCURRED.value
+ASC_MODE_PARAMETERS_CHANGED = Asc.MODE_PARAMETERS_CHANGED.value
+ASC_RESERVATIONS_PREEMPTED = Asc.RESERVATIONS_PREEMPTED.value
+ASC_RESERVATIONS_RELEASED = Asc.RESERVATIONS_RELEASED.value
+ASC_REGISTRATIONS_PREEMPTED = Asc.REGISTRATIONS_PREEMPTED.value
+ASC_CAPACITY_DATA_HAS_CHANGED = Asc.CAPACITY_DATA_HAS_CHANGED.value
+ASC_MEDIUM_MAY_HAVE_CHANGED = Asc.NOT_READY_TO_READY_CHANGE_MEDIUM_MAY_HAVE_CHANGED.value
+ASC_COMMANDS_CLEARED_BY_ANOTHER_INITIATOR = Asc.COMMANDS_CLEARED_BY_ANOTHER_INITIATOR.value
+ASC_INTERNAL_TARGET_FAILURE = Asc.INTERNAL_TARGET_FAILURE.value
 
 
 def build_sense(
@@ -119,37 +120,20 @@ def build_sense(
     descriptor: bool = False,
     deferred: bool = False,
 ) -> bytes:
-    """Sense data, fixed (SPC-5 4.4.3) or descriptor format (SPC-5 4.4.2).
+    """Sense data, fixed (SPC-5 4.4.3) or descriptor format (SPC-5 4.4.2), by sgguard.scsi.sense.
 
-    `information` fills the INFORMATION field (fixed format: only when it fits in
-    32 bits, VALID=1); `field` = (byte, bit or None, in CDB?) is the sense-key
-    specific field pointer (SKSV=1) for ILLEGAL REQUEST.
+    `information` fills the INFORMATION field (the fixed format only carries it
+    when it fits 32 bits; otherwise VALID=0); `field` = (byte, bit or None, in
+    CDB?) is the sense-key specific field pointer (SKSV=1) for ILLEGAL REQUEST.
     """
-    sks = b""
-    if field is not None:
-        byte, bit, in_cdb = field
-        b0 = 0x80 | (0x40 if in_cdb else 0) | ((0x08 | bit) if bit is not None else 0)
-        sks = bytes((b0, (byte >> 8) & 0xFF, byte & 0xFF))
+    fp = None if field is None else FieldPointer(field[2], field[0], field[1])
     if descriptor:
-        body = bytearray()
-        if information is not None:
-            body += bytes((0x00, 0x0A, 0x80, 0x00)) + (information & (2**64 - 1)).to_bytes(8, "big")
-        if sks:
-            body += bytes((0x02, 0x06, 0x00, 0x00)) + sks + b"\x00"
-        head = bytes((0x73 if deferred else 0x72, key, asc, ascq, 0, 0, 0, len(body)))
-        return head + bytes(body)
-    out = bytearray(18)
-    out[0] = 0x71 if deferred else 0x70
-    if information is not None and 0 <= information <= 0xFFFFFFFF:
-        out[0] |= 0x80
-        struct.pack_into(">I", out, 3, information)
-    out[2] = key
-    out[7] = 10
-    out[12] = asc
-    out[13] = ascq
-    if sks:
-        out[15:18] = sks
-    return bytes(out)
+        return build_descriptor(
+            key, asc, ascq, information=information, field_pointer=fp, deferred=deferred
+        )
+    if information is not None and not 0 <= information <= 0xFFFFFFFF:
+        information = None
+    return build_fixed(key, asc, ascq, information=information, field_pointer=fp, deferred=deferred)
 
 
 class CheckCondition(Exception):
@@ -379,6 +363,7 @@ class LogicalUnit:
         self.limits = limits or Limits()
         self.log = log
         self.refusals: deque[Refusal] = deque(maxlen=256)
+        self.internal_errors = 0  # commands that hit a bug (HARDWARE ERROR returned, logged)
         self.report_luns = report_luns
         self.modes = modes if modes is not None else ModePages()
         self.reservations = reservations if reservations is not None else Reservations()
@@ -540,9 +525,29 @@ class LogicalUnit:
                 key = MEDIUM_ERROR
                 asc = ASC_WRITE_ERROR if flags & _WRITES else ASC_UNRECOVERED_READ_ERROR
             return self._check_response(CheckCondition(key, asc))
-        except BackendError:
-            # the backend refused an access our checks let through: never reach it
-            return self._check_response(CheckCondition(ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE))
+        except BackendError as exc:
+            # the backend refused an access our checks let through: a bug, logged
+            return self._internal_error(
+                nexus, cdb, entry.row, exc, ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE
+            )
+        except Exception as exc:  # a bug must not take the session down: report and log it
+            return self._internal_error(
+                nexus, cdb, entry.row, exc, HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE
+            )
+
+    def _internal_error(
+        self,
+        nexus: Nexus,
+        cdb: bytes,
+        row: CommandDef | None,
+        exc: Exception,
+        key: int,
+        asc: tuple[int, int],
+    ) -> Response:
+        self.internal_errors += 1
+        why = f"internal error: {type(exc).__name__}: {exc}"
+        self._record_refusal(nexus, cdb, row, why, key, *asc)
+        return self._check_response(CheckCondition(key, asc))
 
     def _unsupported_service_action(self, cdb: bytes, nexus: Nexus, st: _NexusState) -> Response:
         if self._ua_pending and st.ua:
