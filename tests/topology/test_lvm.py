@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import struct
 import uuid
 from collections.abc import Iterator
@@ -44,19 +43,10 @@ class Lvm:
         self.devices: list[str] = []
 
     def __call__(self, *args: str) -> str:
-        old = {k: os.environ.get(k) for k in self.env}
-        os.environ.update(self.env)
-        try:
-            cmd, *rest = args
-            extra = ["--driverloaded", "n"] if cmd in ("lvcreate", "lvextend") else []
-            devs = [a for d in self.devices for a in ("--devices", d)]
-            return run("lvm", cmd, *devs, *extra, *rest)
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        cmd, *rest = args
+        extra = ["--driverloaded", "n"] if cmd in ("lvcreate", "lvextend") else []
+        devs = [a for d in self.devices for a in ("--devices", d)]
+        return run("lvm", cmd, *devs, *extra, *rest, env=self.env)
 
     def report(self, cmd: str, fields: str, key: str) -> list[dict[str, str]]:
         out = self(

@@ -18,10 +18,12 @@ def have(*tools: str) -> bool:
     return all(shutil.which(t) for t in tools)
 
 
-def run(*argv: str, stdin: str | None = None) -> str:
+def run(*argv: str, stdin: str | None = None, env: dict[str, str] | None = None) -> str:
     """Run a tool; fail the test with its stderr when it fails."""
-    env = dict(os.environ, LVM_SUPPRESS_FD_WARNINGS="1", LC_ALL="C")
-    res = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, check=False)
+    full_env = dict(os.environ, LVM_SUPPRESS_FD_WARNINGS="1", LC_ALL="C", **(env or {}))
+    res = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, env=full_env, check=False
+    )
     if res.returncode != 0:
         pytest.fail(f"{' '.join(argv)} failed ({res.returncode}): {res.stderr.strip()}")
     return res.stdout
