@@ -422,3 +422,30 @@ def test_concat_backend_never_touches_outside(
     for blk in range(64):
         if blk not in inside:
             assert after[blk * 512 : (blk + 1) * 512] == before[blk * 512 : (blk + 1) * 512]
+
+
+def test_slice_backend_over_a_gpt_partition_of_an_image(tmp_path: Path) -> None:
+    from sgguard.topology import GptPartitionSpec, build_gpt_image, resolve_slice
+
+    img = tmp_path / "shared.img"
+    layout = build_gpt_image(
+        img, 64 << 20, [GptPartitionSpec(16 << 20, "a"), GptPartitionSpec(None, "b")]
+    )
+    part = resolve_slice(layout, "name=b")
+    with FileBackend(img) as disk:
+        lu = SliceBackend(disk, part.start_byte, part.size_bytes)
+        assert lu.num_blocks * 512 == part.size_bytes
+        lu.write(0, b"\x61" * 512)
+        lu.write(lu.num_blocks - 1, b"\x62" * 512, fua=True)
+        with pytest.raises(OutOfRangeError):
+            lu.write(lu.num_blocks, b"\x63" * 512)
+        lu.punch(0, 1)
+        assert lu.read(0, 1) == bytes(512)
+        assert lu.lba_status(lu.num_blocks - 1, 4) == [LbaExtent(lu.num_blocks - 1, 1, M)]
+    data = img.read_bytes()
+    assert data[part.end_byte - 512 : part.end_byte] == b"\x62" * 512
+    assert data[part.end_byte : part.end_byte + 512] == bytes(512)
+    assert data[: part.start_byte].count(0x63) == 0
+    from sgguard.topology import read_layout
+
+    assert read_layout(img).partitions == layout.partitions  # tables untouched
