@@ -92,7 +92,10 @@ def parse_layout(
     """Sans-IO: the layout from a `read_at(offset, size)` function and the disk size.
 
     Without `sector_size`, a GPT is looked for with 512-byte and then 4096-byte
-    sectors; MBR offsets are taken in 512-byte sectors.
+    sectors; MBR offsets are taken in 512-byte sectors. Precedence follows the
+    Linux kernel's efi.c: a GPT counts behind a protective (0xEE) MBR; behind a
+    legacy MBR with partitions it is ignored (with a warning). A GPT without any
+    MBR, or with a damaged primary header, is still read (with a warning).
     """
     sizes = [sector_size] if sector_size else [512, 4096]
     for ss in sizes:
