@@ -15,9 +15,14 @@ INVALID FIELD IN CDB sense data (SPC-5 4.4.2.4.2).
 from __future__ import annotations
 
 from sgguard.scsi.cdb_layouts import *  # noqa: F403
-from sgguard.scsi.cdb_layouts import __all__ as _layout_names
+from sgguard.scsi.cdb_layouts import __all__ as _sbc_names
+from sgguard.scsi.cdb_layouts_mmc import *  # noqa: F403
+from sgguard.scsi.cdb_layouts_mmc import __all__ as _mmc_names
+from sgguard.scsi.cdb_layouts_ssc import *  # noqa: F403
+from sgguard.scsi.cdb_layouts_ssc import __all__ as _ssc_names
 from sgguard.scsi.codec import (
-    LbaRange,
+    MAX_CDB_LENGTH,
+    ParameterListError,
     UnknownCdb,
     decode,
     encode,
@@ -26,18 +31,23 @@ from sgguard.scsi.codec import (
     lba_ranges,
 )
 from sgguard.scsi.layout import Cdb, CdbError, FieldInfo, Layout
+from sgguard.scsi.model import LbaRange
 
 __all__ = [
+    "MAX_CDB_LENGTH",
     "Cdb",
     "CdbError",
     "FieldInfo",
     "LbaRange",
     "Layout",
+    "ParameterListError",
     "UnknownCdb",
     "decode",
     "encode",
     "layout_class",
     "layout_classes",
     "lba_ranges",
-    *_layout_names,
+    *_sbc_names,
+    *_mmc_names,
+    *_ssc_names,
 ]

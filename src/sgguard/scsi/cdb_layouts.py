@@ -16,16 +16,32 @@ from typing import ClassVar
 from sgguard.scsi.layout import Cdb, const, flag, layout, reserved, u
 
 __all__ = [
+    "AccessControl",
     "AtaPassThrough12",
     "AtaPassThrough16",
     "AtaPassThrough32",
+    "BackgroundControl",
+    "ChangeDefinition",
+    "Compare",
     "CompareAndWrite",
+    "Copy",
+    "CopyAndVerify",
     "CopyOperationAbort",
     "ExtendedCopy",
     "FormatUnit",
     "GetLbaStatus16",
     "GetLbaStatus32",
+    "GetPhysicalElementStatus",
+    "GetStreamStatus",
     "Inquiry",
+    "LockUnlockCache10",
+    "LockUnlockCache16",
+    "LogSelect",
+    "LogSense",
+    "MaintenanceIn",
+    "MaintenanceOut",
+    "ManagementProtocolIn",
+    "ManagementProtocolOut",
     "ModeSelect6",
     "ModeSelect10",
     "ModeSense6",
@@ -43,24 +59,50 @@ __all__ = [
     "Read12",
     "Read16",
     "Read32",
+    "ReadAttribute",
     "ReadBuffer10",
+    "ReadBuffer16",
     "ReadCapacity10",
     "ReadCapacity16",
+    "ReadDefectData10",
+    "ReadDefectData12",
+    "ReadLong10",
+    "ReadLong16",
+    "ReadMediaSerialNumber",
+    "ReassignBlocks",
     "ReceiveCopyLid1",
     "ReceiveCopyLid4",
     "ReceiveCopyOperatingParameters",
+    "ReceiveDiagnosticResults",
     "Release6",
     "Release10",
+    "RemoveElementAndModifyZones",
+    "RemoveElementAndTruncate",
+    "ReportIdentifyingInformation",
     "ReportLuns",
+    "ReportPriority",
+    "ReportReferrals",
     "ReportSupportedOperationCodes",
     "ReportSupportedTaskManagementFunctions",
+    "ReportTargetPortGroups",
     "RequestSense",
     "Reserve6",
     "Reserve10",
+    "RestoreElementsAndRebuild",
+    "RezeroUnit",
     "Sanitize",
+    "SearchData10",
+    "SearchData12",
     "SecurityProtocolIn",
     "SecurityProtocolOut",
+    "Seek6",
+    "Seek10",
+    "SendDiagnostic",
+    "ServiceAction16",
+    "SetIdentifyingInformation",
+    "SetPriority",
     "StartStopUnit",
+    "StreamControl",
     "SynchronizeCache10",
     "SynchronizeCache16",
     "TestUnitReady",
@@ -78,13 +120,25 @@ __all__ = [
     "WriteAndVerify12",
     "WriteAndVerify16",
     "WriteAndVerify32",
+    "WriteAtomic16",
+    "WriteAtomic32",
+    "WriteAttribute",
     "WriteBuffer",
     "WriteLong10",
     "WriteLong16",
     "WriteSame10",
     "WriteSame16",
     "WriteSame32",
+    "WriteScattered16",
+    "WriteScattered32",
+    "WriteStream16",
+    "WriteStream32",
     "WriteUsingToken",
+    "XdWriteExtended16",
+    "XorCommand10",
+    "XorCommand32",
+    "ZbcIn",
+    "ZbcOut",
 ]
 
 # --------------------------------------------------------------------------- SPC-5
@@ -589,7 +643,10 @@ class Read32(Cdb):
     fua: bool = flag()
     rarc: bool = flag()
     obsolete_10: ClassVar[None] = reserved(2, "obsolete")
-    reserved_11: ClassVar[None] = reserved(8)
+    reserved_11: ClassVar[None] = reserved(5)
+    dld2: bool = flag()
+    dld1: bool = flag()
+    dld0: bool = flag()
     lba: int = u(64)
     expected_initial_logical_block_reference_tag: int = u(32)
     expected_logical_block_application_tag: int = u(16)
@@ -670,7 +727,10 @@ class Write32(Cdb):
     fua: bool = flag()
     reserved_10: ClassVar[None] = reserved(1)
     obsolete_10: ClassVar[None] = reserved(2, "obsolete")
-    reserved_11: ClassVar[None] = reserved(8)
+    reserved_11: ClassVar[None] = reserved(5)
+    dld2: bool = flag()
+    dld1: bool = flag()
+    dld0: bool = flag()
     lba: int = u(64)
     expected_initial_logical_block_reference_tag: int = u(32)
     expected_logical_block_application_tag: int = u(16)
@@ -1293,3 +1353,880 @@ class AtaPassThrough32(Cdb):
     reserved_26: ClassVar[None] = reserved(8)
     icc: int = u(8)
     auxiliary: int = u(32)
+
+
+# --------------------------------------------------------------------------- SPC-5 (more)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class ReceiveDiagnosticResults(Cdb):
+    """SPC-5 6.32 RECEIVE DIAGNOSTIC RESULTS."""
+
+    operation_code: ClassVar[int] = const(8, 0x1C)
+    reserved_1: ClassVar[None] = reserved(7)
+    pcv: bool = flag()
+    page_code: int = u(8)
+    allocation_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class SendDiagnostic(Cdb):
+    """SPC-5 6.42 SEND DIAGNOSTIC."""
+
+    operation_code: ClassVar[int] = const(8, 0x1D)
+    self_test_code: int = u(3)
+    pf: bool = flag()
+    reserved_1: ClassVar[None] = reserved(1)
+    selftest: bool = flag()
+    devoffl: bool = flag()
+    unitoffl: bool = flag()
+    reserved_2: ClassVar[None] = reserved(8)
+    parameter_list_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class LogSelect(Cdb):
+    """SPC-5 6.8 LOG SELECT."""
+
+    operation_code: ClassVar[int] = const(8, 0x4C)
+    reserved_1: ClassVar[None] = reserved(6)
+    pcr: bool = flag()
+    sp: bool = flag()
+    pc: int = u(2)
+    page_code: int = u(6)
+    subpage_code: int = u(8)
+    reserved_4: ClassVar[None] = reserved(24)
+    parameter_list_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class LogSense(Cdb):
+    """SPC-5 6.9 LOG SENSE (byte 1 bit 1 is the obsolete PPC)."""
+
+    operation_code: ClassVar[int] = const(8, 0x4D)
+    reserved_1: ClassVar[None] = reserved(6)
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete (PPC)")
+    sp: bool = flag()
+    pc: int = u(2)
+    page_code: int = u(6)
+    subpage_code: int = u(8)
+    reserved_4: ClassVar[None] = reserved(8)
+    parameter_pointer: int = u(16)
+    allocation_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class ReadBuffer16(Cdb):
+    """SPC-5 6.21 READ BUFFER (16)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9B)
+    mode_specific: int = u(3)
+    mode: int = u(5)
+    buffer_offset: int = u(64)
+    allocation_length: int = u(32)
+    buffer_id: int = u(8)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class ReadAttribute(Cdb):
+    """SPC-5 6.18 READ ATTRIBUTE (the service action is a field, not a dispatch key)."""
+
+    operation_code: ClassVar[int] = const(8, 0x8C)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5)
+    restricted_2: ClassVar[None] = reserved(24, "restricted (MMC-6)")
+    logical_volume_number: int = u(8)
+    reserved_6: ClassVar[None] = reserved(8)
+    partition_number: int = u(8)
+    first_attribute_identifier: int = u(16)
+    allocation_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(7)
+    cache: bool = flag()
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class WriteAttribute(Cdb):
+    """SPC-5 6.50 WRITE ATTRIBUTE."""
+
+    operation_code: ClassVar[int] = const(8, 0x8D)
+    reserved_1: ClassVar[None] = reserved(7)
+    wtc: bool = flag()
+    restricted_2: ClassVar[None] = reserved(24, "restricted (MMC-6)")
+    logical_volume_number: int = u(8)
+    reserved_6: ClassVar[None] = reserved(8)
+    partition_number: int = u(8)
+    reserved_8: ClassVar[None] = reserved(16)
+    parameter_list_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class ReportTargetPortGroups(Cdb):
+    """SPC-5 6.38 REPORT TARGET PORT GROUPS (MAINTENANCE IN, 0Ah)."""
+
+    operation_code: ClassVar[int] = const(8, 0xA3)
+    parameter_data_format: int = u(3)
+    service_action: ClassVar[int] = const(5, 0x0A)
+    reserved_2: ClassVar[None] = reserved(32)
+    allocation_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class ReportIdentifyingInformation(Cdb):
+    """SPC-5 6.31 REPORT IDENTIFYING INFORMATION (MAINTENANCE IN, 05h)."""
+
+    operation_code: ClassVar[int] = const(8, 0xA3)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x05)
+    reserved_2: ClassVar[None] = reserved(32)
+    allocation_length: int = u(32)
+    identifying_information_type: int = u(7)
+    reserved_10: ClassVar[None] = reserved(1)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class SetIdentifyingInformation(Cdb):
+    """SPC-5 6.44 SET IDENTIFYING INFORMATION (MAINTENANCE OUT, 06h)."""
+
+    operation_code: ClassVar[int] = const(8, 0xA4)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x06)
+    reserved_2: ClassVar[None] = reserved(32)
+    parameter_list_length: int = u(32)
+    identifying_information_type: int = u(7)
+    reserved_10: ClassVar[None] = reserved(1)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class ReportPriority(Cdb):
+    """SPC-5 6.34 REPORT PRIORITY (MAINTENANCE IN, 0Eh)."""
+
+    operation_code: ClassVar[int] = const(8, 0xA3)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x0E)
+    priority_reported: int = u(2)
+    reserved_2: ClassVar[None] = reserved(30)
+    allocation_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class SetPriority(Cdb):
+    """SPC-5 6.45 SET PRIORITY (MAINTENANCE OUT, 0Eh)."""
+
+    operation_code: ClassVar[int] = const(8, 0xA4)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x0E)
+    i_t_l_nexus_to_set: int = u(2)
+    reserved_2: ClassVar[None] = reserved(30)
+    parameter_list_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class MaintenanceIn(Cdb):
+    """SPC-5 MAINTENANCE IN with an allocation length at bytes 6-9.
+
+    REPORT ALIASES (0Bh), REPORT TIMESTAMP (0Fh), SBC REPORT PROVISIONING
+    INITIALIZATION PATTERN (1Dh), SSC RECEIVE RECOMMENDED ACCESS ORDER (1Dh),
+    READ DYNAMIC RUNTIME ATTRIBUTE (1Eh), vendor specific (1Fh).
+    """
+
+    operation_code: ClassVar[int] = const(8, 0xA3)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5, choices=(0x0B, 0x0F, 0x1D, 0x1E, 0x1F))
+    service_action_specific: int = u(32)
+    allocation_length: int = u(32)
+    service_action_specific_10: int = u(8)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class MaintenanceOut(Cdb):
+    """SPC-5 MAINTENANCE OUT with a parameter list length at bytes 6-9.
+
+    SET TARGET PORT GROUPS (0Ah), CHANGE ALIASES (0Bh), REMOVE I_T NEXUS (0Ch),
+    SET TIMESTAMP (0Fh), SSC GENERATE RECOMMENDED ACCESS ORDER (1Dh), WRITE
+    DYNAMIC RUNTIME ATTRIBUTE (1Eh), vendor specific (1Fh).
+    """
+
+    operation_code: ClassVar[int] = const(8, 0xA4)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5, choices=(0x0A, 0x0B, 0x0C, 0x0F, 0x1D, 0x1E, 0x1F))
+    service_action_specific: int = u(32)
+    parameter_list_length: int = u(32)
+    service_action_specific_10: int = u(8)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class ManagementProtocolIn(Cdb):
+    """SPC-5 6.10 MANAGEMENT PROTOCOL IN (MAINTENANCE IN, 10h)."""
+
+    operation_code: ClassVar[int] = const(8, 0xA3)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x10)
+    management_protocol: int = u(8)
+    management_protocol_specific: int = u(16)
+    reserved_5: ClassVar[None] = reserved(8)
+    allocation_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class ManagementProtocolOut(Cdb):
+    """SPC-5 6.11 MANAGEMENT PROTOCOL OUT (MAINTENANCE OUT, 10h)."""
+
+    operation_code: ClassVar[int] = const(8, 0xA4)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x10)
+    management_protocol: int = u(8)
+    management_protocol_specific: int = u(16)
+    reserved_5: ClassVar[None] = reserved(8)
+    parameter_list_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class ReadMediaSerialNumber(Cdb):
+    """SPC-5 6.22 READ MEDIA SERIAL NUMBER (SERVICE ACTION IN (12), 01h)."""
+
+    operation_code: ClassVar[int] = const(8, 0xAB)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x01)
+    reserved_2: ClassVar[None] = reserved(32)
+    allocation_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class AccessControl(Cdb):
+    """SPC-3 ACCESS CONTROL IN (86h) / OUT (87h) (removed in SPC-4)."""
+
+    operation_code: int = u(8, choices=(0x86, 0x87))
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5)
+    service_action_specific: int = u(64)
+    length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class Copy(Cdb):
+    """SPC-2 7.3 COPY (obsolete): the copy is described in the parameter list."""
+
+    operation_code: ClassVar[int] = const(8, 0x18)
+    reserved_1: ClassVar[None] = reserved(7)
+    pad: bool = flag()
+    parameter_list_length: int = u(24)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class Compare(Cdb):
+    """SPC-2 7.2 COMPARE (obsolete)."""
+
+    operation_code: ClassVar[int] = const(8, 0x39)
+    reserved_1: ClassVar[None] = reserved(7)
+    pad: bool = flag()
+    parameter_list_length: int = u(24)
+    reserved_5: ClassVar[None] = reserved(32)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class CopyAndVerify(Cdb):
+    """SPC-2 7.4 COPY AND VERIFY (obsolete)."""
+
+    operation_code: ClassVar[int] = const(8, 0x3A)
+    reserved_1: ClassVar[None] = reserved(6)
+    bytchk: bool = flag()
+    pad: bool = flag()
+    parameter_list_length: int = u(24)
+    reserved_5: ClassVar[None] = reserved(32)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class ChangeDefinition(Cdb):
+    """SPC-2 7.1 CHANGE DEFINITION (obsolete)."""
+
+    operation_code: ClassVar[int] = const(8, 0x40)
+    reserved_1: ClassVar[None] = reserved(15)
+    save: bool = flag()
+    reserved_3: ClassVar[None] = reserved(1)
+    definition_parameter: int = u(7)
+    reserved_4: ClassVar[None] = reserved(32)
+    parameter_data_length: int = u(8)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class ServiceAction16(Cdb):
+    """SPC-5 SERVICE ACTION BIDIRECTIONAL (9Dh): no service action is defined yet."""
+
+    operation_code: ClassVar[int] = const(8, 0x9D)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5)
+    service_action_specific: int = u(104)
+    control: int = u(8)
+
+
+# --------------------------------------------------------------------------- SBC-4 (more)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class ReassignBlocks(Cdb):
+    """SBC-4 5.24 REASSIGN BLOCKS: the LBAs are in the parameter list's defect list."""
+
+    operation_code: ClassVar[int] = const(8, 0x07)
+    reserved_1: ClassVar[None] = reserved(6)
+    longlba: bool = flag()
+    longlist: bool = flag()
+    reserved_2: ClassVar[None] = reserved(24)
+    control: int = u(8)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class RezeroUnit(Cdb):
+    """SBC-1 REZERO UNIT (obsolete)."""
+
+    operation_code: ClassVar[int] = const(8, 0x01)
+    reserved_1: ClassVar[None] = reserved(32)
+    control: int = u(8)
+
+
+@layout(6)
+@dataclass(frozen=True, slots=True)
+class Seek6(Cdb):
+    """SBC-1 SEEK (6) (obsolete)."""
+
+    operation_code: ClassVar[int] = const(8, 0x0B)
+    reserved_1: ClassVar[None] = reserved(3)
+    lba: int = u(21)
+    reserved_4: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class Seek10(Cdb):
+    """SBC-1 / MMC SEEK (10) (obsolete in SBC)."""
+
+    operation_code: ClassVar[int] = const(8, 0x2B)
+    reserved_1: ClassVar[None] = reserved(8)
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(24)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class SearchData10(Cdb):
+    """SBC-1 SEARCH DATA HIGH/EQUAL/LOW (10) (30h-32h), SET LIMITS (10) (33h) (obsolete)."""
+
+    operation_code: int = u(8, choices=(0x30, 0x31, 0x32, 0x33))
+    flags: int = u(8)
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(8)
+    number_of_blocks: int = u(16)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class SearchData12(Cdb):
+    """SBC-1 SEARCH DATA HIGH/EQUAL/LOW (12) (B0h-B2h), SET LIMITS (12) (B3h) (obsolete)."""
+
+    operation_code: int = u(8, choices=(0xB0, 0xB1, 0xB2, 0xB3))
+    flags: int = u(8)
+    lba: int = u(32)
+    number_of_blocks: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class LockUnlockCache10(Cdb):
+    """SBC-3 5.6 LOCK UNLOCK CACHE (10) (obsolete in SBC-4)."""
+
+    operation_code: ClassVar[int] = const(8, 0x36)
+    reserved_1: ClassVar[None] = reserved(6)
+    lock: bool = flag()
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(8)
+    number_of_logical_blocks: int = u(16)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class LockUnlockCache16(Cdb):
+    """SBC-3 5.7 LOCK UNLOCK CACHE (16) (obsolete in SBC-4)."""
+
+    operation_code: ClassVar[int] = const(8, 0x92)
+    reserved_1: ClassVar[None] = reserved(6)
+    lock: bool = flag()
+    reserved_1b: ClassVar[None] = reserved(1)
+    lba: int = u(64)
+    number_of_logical_blocks: int = u(32)
+    reserved_14: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class ReadDefectData10(Cdb):
+    """SBC-4 5.22 READ DEFECT DATA (10)."""
+
+    operation_code: ClassVar[int] = const(8, 0x37)
+    reserved_1: ClassVar[None] = reserved(11)
+    req_plist: bool = flag()
+    req_glist: bool = flag()
+    defect_list_format: int = u(3)
+    reserved_3: ClassVar[None] = reserved(32)
+    allocation_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class ReadDefectData12(Cdb):
+    """SBC-4 5.23 READ DEFECT DATA (12)."""
+
+    operation_code: ClassVar[int] = const(8, 0xB7)
+    reserved_1: ClassVar[None] = reserved(3)
+    req_plist: bool = flag()
+    req_glist: bool = flag()
+    defect_list_format: int = u(3)
+    address_descriptor_index: int = u(32)
+    allocation_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class ReadLong10(Cdb):
+    """SBC-3 5.13 READ LONG (10) (obsolete in SBC-4)."""
+
+    operation_code: ClassVar[int] = const(8, 0x3E)
+    reserved_1: ClassVar[None] = reserved(5)
+    pblock: bool = flag()
+    correct: bool = flag()
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(8)
+    byte_transfer_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class ReadLong16(Cdb):
+    """SBC-3 5.14 READ LONG (16) (SERVICE ACTION IN (16) 9Eh/11h; obsolete in SBC-4)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9E)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x11)
+    lba: int = u(64)
+    reserved_10: ClassVar[None] = reserved(16)
+    byte_transfer_length: int = u(16)
+    reserved_14: ClassVar[None] = reserved(6)
+    pblock: bool = flag()
+    correct: bool = flag()
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class ReportReferrals(Cdb):
+    """SBC-4 5.25 REPORT REFERRALS (9Eh/13h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9E)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x13)
+    lba: int = u(64)
+    allocation_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(7)
+    one_seg: bool = flag()
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class StreamControl(Cdb):
+    """SBC-4 5.29 STREAM CONTROL (9Eh/14h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9E)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x14)
+    reserved_2: ClassVar[None] = reserved(2)
+    str_ctl: int = u(2)
+    reserved_2b: ClassVar[None] = reserved(4)
+    reserved_3: ClassVar[None] = reserved(8)
+    str_id: int = u(16)
+    reserved_6: ClassVar[None] = reserved(32)
+    allocation_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class BackgroundControl(Cdb):
+    """SBC-4 5.2 BACKGROUND CONTROL (9Eh/15h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9E)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x15)
+    bo_ctl: int = u(2)
+    reserved_2: ClassVar[None] = reserved(6)
+    bo_time: int = u(8)
+    reserved_4: ClassVar[None] = reserved(88)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class GetStreamStatus(Cdb):
+    """SBC-4 5.6 GET STREAM STATUS (9Eh/16h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9E)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x16)
+    reserved_2: ClassVar[None] = reserved(16)
+    starting_stream_identifier: int = u(16)
+    reserved_6: ClassVar[None] = reserved(32)
+    allocation_length: int = u(32)
+    reserved_14: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class GetPhysicalElementStatus(Cdb):
+    """SBC-4 5.5 GET PHYSICAL ELEMENT STATUS (9Eh/17h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9E)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x17)
+    reserved_2: ClassVar[None] = reserved(32)
+    starting_element: int = u(32)
+    allocation_length: int = u(32)
+    filter: int = u(2)
+    reserved_14: ClassVar[None] = reserved(2)
+    report_type: int = u(4)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class RemoveElementAndTruncate(Cdb):
+    """SBC-4 5.25 REMOVE ELEMENT AND TRUNCATE (9Eh/18h): reduces the capacity."""
+
+    operation_code: ClassVar[int] = const(8, 0x9E)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x18)
+    requested_capacity: int = u(64)
+    element_identifier: int = u(32)
+    reserved_14: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class RestoreElementsAndRebuild(Cdb):
+    """SBC-4 5.26 RESTORE ELEMENTS AND REBUILD (9Eh/19h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9E)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x19)
+    reserved_2: ClassVar[None] = reserved(104)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class RemoveElementAndModifyZones(Cdb):
+    """ZBC-2 REMOVE ELEMENT AND MODIFY ZONES (9Eh/1Ah)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9E)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x1A)
+    reserved_2: ClassVar[None] = reserved(64)
+    element_identifier: int = u(32)
+    reserved_14: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class WriteScattered16(Cdb):
+    """SBC-4 5.57 WRITE SCATTERED (16) (9Fh/12h): LBA range descriptors in the data-out."""
+
+    operation_code: ClassVar[int] = const(8, 0x9F)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: ClassVar[int] = const(5, 0x12)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    reserved_2: ClassVar[None] = reserved(2)
+    dld2: bool = flag()
+    reserved_3: ClassVar[None] = reserved(8)
+    lba_data_offset: int = u(16)
+    reserved_6: ClassVar[None] = reserved(16)
+    number_of_lba_range_descriptors: int = u(16)
+    buffer_transfer_length: int = u(32)
+    dld1: bool = flag()
+    dld0: bool = flag()
+    group_number: int = u(6)
+    control: int = u(8)
+
+
+@layout(32)
+@dataclass(frozen=True, slots=True)
+class WriteScattered32(Cdb):
+    """SBC-4 5.58 WRITE SCATTERED (32) (7Fh/0011h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x7F)
+    control: int = u(8)
+    reserved_2: ClassVar[None] = reserved(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    additional_cdb_length: ClassVar[int] = const(8, 0x18)
+    service_action: ClassVar[int] = const(16, 0x0011)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    reserved_10: ClassVar[None] = reserved(3)
+    reserved_11: ClassVar[None] = reserved(8)
+    lba_data_offset: int = u(16)
+    reserved_14: ClassVar[None] = reserved(16)
+    number_of_lba_range_descriptors: int = u(16)
+    reserved_18: ClassVar[None] = reserved(16)
+    expected_initial_logical_block_reference_tag: int = u(32)
+    expected_logical_block_application_tag: int = u(16)
+    logical_block_application_tag_mask: int = u(16)
+    buffer_transfer_length: int = u(32)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class WriteStream16(Cdb):
+    """SBC-4 5.59 WRITE STREAM (16) (9Ah)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9A)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    reserved_1: ClassVar[None] = reserved(3)
+    lba: int = u(64)
+    str_id: int = u(16)
+    transfer_length: int = u(16)
+    reserved_14: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(32)
+@dataclass(frozen=True, slots=True)
+class WriteStream32(Cdb):
+    """SBC-4 5.60 WRITE STREAM (32) (7Fh/0010h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x7F)
+    control: int = u(8)
+    reserved_2: ClassVar[None] = reserved(16)
+    str_id: int = u(16)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    additional_cdb_length: ClassVar[int] = const(8, 0x18)
+    service_action: ClassVar[int] = const(16, 0x0010)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    reserved_10: ClassVar[None] = reserved(3)
+    reserved_11: ClassVar[None] = reserved(8)
+    lba: int = u(64)
+    expected_initial_logical_block_reference_tag: int = u(32)
+    expected_logical_block_application_tag: int = u(16)
+    logical_block_application_tag_mask: int = u(16)
+    transfer_length: int = u(32)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class WriteAtomic16(Cdb):
+    """SBC-4 5.54 WRITE ATOMIC (16) (9Ch)."""
+
+    operation_code: ClassVar[int] = const(8, 0x9C)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    reserved_1: ClassVar[None] = reserved(3)
+    lba: int = u(64)
+    atomic_boundary: int = u(16)
+    transfer_length: int = u(16)
+    reserved_14: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    control: int = u(8)
+
+
+@layout(32)
+@dataclass(frozen=True, slots=True)
+class WriteAtomic32(Cdb):
+    """SBC-4 5.55 WRITE ATOMIC (32) (7Fh/000Fh)."""
+
+    operation_code: ClassVar[int] = const(8, 0x7F)
+    control: int = u(8)
+    reserved_2: ClassVar[None] = reserved(16)
+    atomic_boundary: int = u(16)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    additional_cdb_length: ClassVar[int] = const(8, 0x18)
+    service_action: ClassVar[int] = const(16, 0x000F)
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    reserved_10: ClassVar[None] = reserved(3)
+    reserved_11: ClassVar[None] = reserved(8)
+    lba: int = u(64)
+    expected_initial_logical_block_reference_tag: int = u(32)
+    expected_logical_block_application_tag: int = u(16)
+    logical_block_application_tag_mask: int = u(16)
+    transfer_length: int = u(32)
+
+
+@layout(10)
+@dataclass(frozen=True, slots=True)
+class XorCommand10(Cdb):
+    """SBC-3 XDWRITE (10) (50h), XPWRITE (10) (51h), XDREAD (10) (52h), XDWRITEREAD (10) (53h).
+
+    Obsolete in SBC-4. Byte 1 carries WRPROTECT, DPO, FUA, DISABLE WRITE and XORPINFO.
+    """
+
+    operation_code: int = u(8, choices=(0x50, 0x51, 0x52, 0x53))
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    disable_write: bool = flag()
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    xorpinfo: bool = flag()
+    lba: int = u(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    transfer_length: int = u(16)
+    control: int = u(8)
+
+
+@layout(32)
+@dataclass(frozen=True, slots=True)
+class XorCommand32(Cdb):
+    """SBC-3 XDREAD/XDWRITE/XPWRITE/XDWRITEREAD (32) (7Fh/0003h, 0004h, 0006h, 0007h)."""
+
+    operation_code: ClassVar[int] = const(8, 0x7F)
+    control: int = u(8)
+    reserved_2: ClassVar[None] = reserved(32)
+    reserved_6: ClassVar[None] = reserved(3)
+    group_number: int = u(5)
+    additional_cdb_length: ClassVar[int] = const(8, 0x18)
+    service_action: int = u(16, choices=(0x0003, 0x0004, 0x0006, 0x0007))
+    wrprotect: int = u(3)
+    dpo: bool = flag()
+    fua: bool = flag()
+    disable_write: bool = flag()
+    obsolete_10: ClassVar[None] = reserved(1, "obsolete")
+    xorpinfo: bool = flag()
+    reserved_11: ClassVar[None] = reserved(8)
+    lba: int = u(64)
+    reserved_20: ClassVar[None] = reserved(64)
+    transfer_length: int = u(32)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class XdWriteExtended16(Cdb):
+    """SBC-2 XDWRITE EXTENDED (16) (80h; obsolete), REBUILD (16) (81h), REGENERATE (16) (82h)."""
+
+    operation_code: int = u(8, choices=(0x80, 0x81, 0x82))
+    flags: int = u(8)
+    lba: int = u(32)
+    secondary_address: int = u(32)
+    transfer_length: int = u(32)
+    secondary_address_high: int = u(8)
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class ZbcOut(Cdb):
+    """ZBC-2 ZBC OUT (94h): CLOSE ZONE, FINISH ZONE, OPEN ZONE, RESET WRITE POINTER, SEQUENTIALIZE ZONE."""
+
+    operation_code: ClassVar[int] = const(8, 0x94)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5, choices=(0x01, 0x02, 0x03, 0x04, 0x10))
+    zone_id: int = u(64)
+    reserved_10: ClassVar[None] = reserved(16)
+    zone_count: int = u(16)
+    reserved_14: ClassVar[None] = reserved(7)
+    all: bool = flag()
+    control: int = u(8)
+
+
+@layout(16)
+@dataclass(frozen=True, slots=True)
+class ZbcIn(Cdb):
+    """ZBC-2 ZBC IN (95h): REPORT ZONES, REPORT REALMS, REPORT ZONE DOMAINS, ZONE ACTIVATE, ZONE QUERY."""
+
+    operation_code: ClassVar[int] = const(8, 0x95)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5, choices=(0x00, 0x06, 0x07, 0x08, 0x09))
+    zone_start_lba: int = u(64)
+    allocation_length: int = u(32)
+    partial: bool = flag()
+    reporting_options: int = u(7)
+    control: int = u(8)

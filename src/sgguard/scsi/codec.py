@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sgguard.scsi import cdb_layouts as _L
+from sgguard.scsi import cdb_layouts_mmc as _M
+from sgguard.scsi import cdb_layouts_ssc as _S
 from sgguard.scsi.layout import Cdb, CdbError
 from sgguard.scsi.model import DeviceType, LbaRange
 from sgguard.scsi.table import COMMANDS, SERVICE_ACTION_OPCODES, for_opcode, lookup
@@ -54,7 +56,7 @@ class UnknownCdb(Cdb):
 
 
 _CLASSES: dict[str, type[Cdb]] = {
-    name: getattr(_L, name) for name in _L.__all__ if isinstance(getattr(_L, name), type)
+    name: getattr(mod, name) for mod in (_L, _M, _S) for name in mod.__all__
 }
 
 
@@ -243,6 +245,14 @@ def _rw(field: str) -> Callable[[Any, bytes | None], tuple[LbaRange, ...]]:
     return f
 
 
+def _rw_named(lba: str, field: str) -> Callable[[Any, bytes | None], tuple[LbaRange, ...]]:
+    def f(o: Any, _d: bytes | None) -> tuple[LbaRange, ...]:
+        n = getattr(o, field)
+        return (LbaRange(getattr(o, lba), n),) if n else ()
+
+    return f
+
+
 def _rw6(o: Any, _d: bytes | None) -> tuple[LbaRange, ...]:
     return (LbaRange(o.lba, o.transfer_length or 256),)
 
@@ -273,6 +283,51 @@ def _gls32(o: Any, _d: bytes | None) -> tuple[LbaRange, ...]:
     if o.scan_length:
         return (LbaRange(o.starting_lba, o.scan_length),)
     return (LbaRange(o.starting_lba, 0, True),)
+
+
+def _scattered(o: Any, d: bytes | None) -> tuple[LbaRange, ...]:
+    """SBC-4 5.57.2: 32-byte header, then 32-byte LBA range descriptors (LBA 8, length 4)."""
+    if d is None:
+        return _WHOLE
+    data = bytes(d)
+    out = []
+    for k in range(o.number_of_lba_range_descriptors):
+        off = 32 + 32 * k
+        if off + 12 > len(data):
+            raise ParameterListError(
+                "number of lba range descriptors",
+                8,
+                7,
+                f"descriptor {k} at byte {off} is past the {len(data)}-byte parameter list",
+            )
+        n = _be(data, off + 8, 4)
+        if n:
+            out.append(LbaRange(_be(data, off, 8), n))
+    return tuple(out)
+
+
+def _reassign(o: Any, d: bytes | None) -> tuple[LbaRange, ...]:
+    """SBC-4 5.24.2: 4-byte header (8 with LONGLIST), then 4- or 8-byte defect LBAs."""
+    if d is None:
+        return _WHOLE
+    data = bytes(d)
+    hdr = 4
+    if len(data) < hdr:
+        return ()
+    n = _be(data, 0, 4) if o.longlist else _be(data, 2, 2)
+    size = 8 if o.longlba else 4
+    if n % size or hdr + n > len(data):
+        raise ParameterListError(
+            "defect list length", 0 if o.longlist else 2, 7, f"{n} bytes do not fit the list"
+        )
+    return tuple(LbaRange(_be(data, off, size), 1) for off in range(hdr, hdr + n, size))
+
+
+def _zbc_out(o: Any, _d: bytes | None) -> tuple[LbaRange, ...]:
+    # zone sizes are not in the CDB: the zone starting at ZONE ID up to the end, or all zones
+    if o.all:
+        return _WHOLE
+    return (LbaRange(o.zone_id, 0, True),)
 
 
 def _whole(o: Any, _d: bytes | None) -> tuple[LbaRange, ...]:
@@ -349,6 +404,32 @@ _RANGE_FUNCS: dict[type, Callable[[Any, bytes | None], tuple[LbaRange, ...]]] = 
     _L.PopulateToken: _populate,
     _L.WriteUsingToken: _write_using_token,
     _L.ExtendedCopy: _xcopy,
+    _L.ReadLong10: _one_block,
+    _L.ReadLong16: _one_block,
+    _L.LockUnlockCache10: _zero_to_end("number_of_logical_blocks"),
+    _L.LockUnlockCache16: _zero_to_end("number_of_logical_blocks"),
+    _L.WriteStream16: _rw("transfer_length"),
+    _L.WriteStream32: _rw("transfer_length"),
+    _L.WriteAtomic16: _rw("transfer_length"),
+    _L.WriteAtomic32: _rw("transfer_length"),
+    _L.XorCommand10: _rw("transfer_length"),
+    _L.XorCommand32: _rw("transfer_length"),
+    _L.XdWriteExtended16: _rw("transfer_length"),
+    _L.SearchData10: _zero_to_end("number_of_blocks"),
+    _L.SearchData12: _zero_to_end("number_of_blocks"),
+    _L.WriteScattered16: _scattered,
+    _L.WriteScattered32: _scattered,
+    _L.ReassignBlocks: _reassign,
+    _L.ZbcOut: _zbc_out,
+    _L.Copy: _whole,
+    _L.Compare: _whole,
+    _L.CopyAndVerify: _whole,
+    _M.Blank: _whole,
+    _M.ReadCd: _rw_named("starting_lba", "transfer_length"),
+    _M.PlayAudio10: _rw_named("starting_lba", "play_length"),
+    _M.PlayAudio12: _rw_named("starting_lba", "play_length"),
+    _M.PlayCd: _rw_named("starting_lba", "play_length"),
+    _S.FormatMedium: _whole,
     _L.AtaPassThrough12: _ata,
     _L.AtaPassThrough16: _ata,
     _L.AtaPassThrough32: _ata,

@@ -75,6 +75,7 @@ class LbaSource(enum.Enum):
     CDB_ZERO_TO_END = "cdb-zero-to-end"  # CDB fields; zero blocks means to the end (SYNC CACHE)
     ROD_TOKEN_RANGES = "rod-token-ranges"  # POPULATE TOKEN / WRITE USING TOKEN range descriptors
     SCATTERED_RANGES = "scattered-ranges"  # WRITE SCATTERED LBA range descriptors
+    DEFECT_LIST = "defect-list"  # REASSIGN BLOCKS defect LBA list in the parameter list
 
 
 @dataclass(frozen=True, slots=True)
