@@ -742,6 +742,9 @@ def test_check_uses_row_effects_for_unlisted_opcodes() -> None:
     assert prs.check(B, vendor, _row(0xC0, Effect.WRITES_MEDIA)) is not None
     assert prs.check(B, vendor, _row(0xC0, Effect.NONE)) is None
     assert prs.check(B, vendor, _row(0xC0, Effect.READS_MEDIA)) is None
+    for effect in Effect:
+        if effect & ~Effect.READS_MEDIA:  # UNKNOWN (vendor specific), DEVICE_STATE, ...
+            assert prs.check(B, vendor, _row(0xC0, effect)) is not None, effect
     assert prs.conflicts(B, _row(0xC0, Effect.FIRMWARE))
     assert not prs.conflicts(B, _row(0xC0, Effect.NONE))
     assert not prs.conflicts(A, _row(0xC0, Effect.FIRMWARE))
@@ -1137,3 +1140,36 @@ def test_check_classifies_every_command_table_row() -> None:
         if variant.effects & Effect.READS_MEDIA and not variant.effects & dangerous:
             assert access is not Access.ALLOWED, variant.name
         assert prs.check(A, bytes(cdb), row) is None  # the holder is never refused
+
+
+# -- garbage in ------------------------------------------------------------------------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from([0x5E, 0x5F, 0x16, 0x17, 0x56, 0x57]),
+    st.binary(min_size=0, max_size=15),
+    st.binary(min_size=0, max_size=40),
+    st.sampled_from(NEXUSES),
+)
+def test_reservation_commands_garbage_never_raise(
+    op: int, rest: bytes, data: bytes, nexus: Nexus
+) -> None:
+    prs = Reservations()
+    register(prs, B, K2)
+    cdb = bytes((op,)) + rest
+    if op == 0x5E:
+        r = prs.persistent_reserve_in(cdb, nexus)
+    elif op == 0x5F:
+        r = prs.persistent_reserve_out(cdb, data, nexus)
+    elif op in (0x16, 0x56):
+        r = prs.reserve(cdb, nexus)
+    else:
+        r = prs.release(cdb, nexus)
+    assert r.status in (Status.GOOD, Status.RESERVATION_CONFLICT, Status.CHECK_CONDITION)
+    if r.status is Status.CHECK_CONDITION:
+        assert r.error is not None and r.error.sense_key == 0x05
+        assert len(r.response(descriptor_sense=True).sense) >= 8
+    if op == 0x5E and r.status is Status.GOOD:
+        assert len(r.data_in) <= int.from_bytes(cdb[7:9], "big")
+    assert prs.check(nexus, cdb) is None or prs.spc2_holder is not None

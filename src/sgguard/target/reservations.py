@@ -333,7 +333,7 @@ _BY_OPCODE: dict[int, Access] = {
     0x56: _A,  # RESERVE (10)
     0x57: _A,  # RELEASE (10)
     0x86: _A,  # ACCESS CONTROL IN
-    0x87: _A,  # ACCESS CONTROL OUT
+    0x87: _W,  # ACCESS CONTROL OUT: stricter than SPC-5; it changes who may reach the LU
     0xA0: _A,  # REPORT LUNS
     # read-type (SBC-4) and the read-only SPC commands of ALLOW COMMANDS 011b
     0x08: _R,  # READ (6)
@@ -416,15 +416,7 @@ _BY_SERVICE_ACTION: dict[tuple[int, int], Access] = {
 _SA_IN_BYTE1 = frozenset({0x9E, 0x9F, 0xA3, 0xAB})
 
 _SPC2_ALLOWED = frozenset({0x03, 0x12, 0xA0, OP_RELEASE_6, OP_RELEASE_10})
-_WRITE_EFFECTS = (
-    Effect.WRITES_MEDIA
-    | Effect.ERASES
-    | Effect.DEVICE_STATE
-    | Effect.FIRMWARE
-    | Effect.RESERVATIONS
-    | Effect.SECURITY
-    | Effect.ATA_PASSTHROUGH
-)
+_READ_ONLY_EFFECTS = Effect.READS_MEDIA  # anything beyond reading media is write-type
 
 
 def classify(cdb: bytes, row: CommandDef | None = None) -> Access:
@@ -451,8 +443,10 @@ def classify(cdb: bytes, row: CommandDef | None = None) -> Access:
             return access
     if row is None:
         return _W
-    effects = row.effects
-    if effects & _WRITE_EFFECTS:
+    # Union over device types: the worst case. Any effect beyond reading media (writes,
+    # erases, device state, firmware, security, ATA, UNKNOWN for vendor specific and
+    # reserved opcodes, and any flag added later) makes the command write-type.
+    if row.effects & ~_READ_ONLY_EFFECTS:
         return _W
     return _R  # reads media or only reports: a read-type command
 
