@@ -350,6 +350,18 @@ class PortalGroup:
         if conn is not None and conn.state not in (ConnectionState.CLOSED, ConnectionState.CLOSING):
             conn._close(reason)
 
+    def abort_nexus_tasks(self, nexuses: Iterable[tuple[str, str]], lun: int | None = None) -> None:
+        """Abort the tasks of the given (initiator port, target port) nexuses, e.g. for
+        PERSISTENT RESERVE OUT PREEMPT AND ABORT (SPC-5 5.14.11.2.5); no responses."""
+        wanted = set(nexuses)
+        for session in list(self.sessions.values()):
+            for task in list(session.tasks.values()):
+                n = task.nexus
+                if (n.initiator, n.target) in wanted and (lun is None or task.lun == lun):
+                    if not task.executing:
+                        session.tasks.pop(task.itt, None)
+                    _abort_task(task)
+
     def sessions_of(self, target: Target) -> list[Session]:
         return [s for s in self.sessions.values() if s.target is target]
 
