@@ -62,7 +62,14 @@ from sgguard.kernel.version import KernelVersion, parse_kernel
 if TYPE_CHECKING:
     from sgguard.scsi.model import CommandDef
 
-__all__ = ["Decision", "KernelModel", "evaluate", "evaluate_many", "model_for"]
+__all__ = [
+    "Decision",
+    "KernelModel",
+    "clear_outcome_caches",
+    "evaluate",
+    "evaluate_many",
+    "model_for",
+]
 
 CAP = "capable(CAP_SYS_RAWIO)"
 START_STOP_UNIT = 0x1B
@@ -502,6 +509,13 @@ def model_for(kernel: str) -> KernelModel:
         model = KernelModel(version)
         _MODELS[kernel] = model
     return model
+
+
+def clear_outcome_caches() -> None:
+    """Forget memoized outcomes and command facts (the decision tables stay)."""
+    for model in _MODELS.values():
+        model._outcomes.clear()
+    _OPCODE_EFFECTS.clear()
 
 
 def evaluate(case: Case) -> Outcome:
