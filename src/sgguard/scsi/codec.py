@@ -143,17 +143,30 @@ def _build(dt: DeviceType) -> list[Decoder]:
 
 
 _DISPATCH: dict[DeviceType, list[Decoder]] = {dt: _build(dt) for dt in DeviceType}
+_BY_VALUE: dict[int, list[Decoder]] = {int(dt): table for dt, table in _DISPATCH.items()}
+_SBC = DeviceType.SBC
 
 
-def decode(cdb: bytes | bytearray | memoryview, device_type: DeviceType = DeviceType.SBC) -> Cdb:
+def decode(
+    cdb: bytes | bytearray | memoryview,
+    device_type: DeviceType = DeviceType.SBC,
+    *,
+    _sbc: list[Decoder] = _DISPATCH[DeviceType.SBC],
+    _by_value: dict[int, list[Decoder]] = _BY_VALUE,
+) -> Cdb:
     """Decode a CDB into its typed layout object; `UnknownCdb` for unassigned commands.
 
     Raises `CdbError` (field, byte, bit, message) for a wrong length, a
     truncated CDB, reserved bits set or a field value out of range.
     """
-    if not cdb:
-        raise _empty_error()
-    return _DISPATCH[device_type][cdb[0]](cdb)
+    # Hot path: the dispatch list is bound at definition time and SBC is found
+    # by identity (hashing an IntEnum member costs more than decoding a field).
+    table = _sbc if device_type is _SBC else _by_value[device_type]
+    try:
+        op = cdb[0]
+    except IndexError:
+        raise _empty_error() from None
+    return table[op](cdb)
 
 
 def encode(obj: Cdb) -> bytes:
