@@ -37,14 +37,9 @@ def _mix(count: int, seed: int = 1) -> list[bytes]:
         (1, "85 08 0e 00 00 00 01 00 00 00 00 00 00 40 ec 00"),  # ATA PT (16) IDENTIFY
         (1, "89 00 {l8} 00 00 00 01 00 00"),  # COMPARE AND WRITE
     ]
-    total = sum(w for w, _ in weighted)
+    templates = rnd.choices([t for _, t in weighted], [w for w, _ in weighted], k=count)
     out: list[bytes] = []
-    for _ in range(count):
-        pick = rnd.randrange(total)
-        for w, tmpl in weighted:
-            if pick < w:
-                break
-            pick -= w
+    for tmpl in templates:
         text = tmpl.format(
             l4=rnd.randrange(1 << 32).to_bytes(4, "big").hex(),
             l8=rnd.randrange(1 << 40).to_bytes(8, "big").hex(),
