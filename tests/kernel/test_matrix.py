@@ -44,7 +44,7 @@ def test_matrix_cdb_group_lengths_and_0x7f() -> None:
     for op in range(256):
         cdb = matrix_cdb(op)
         assert cdb[0] == op and not any(cdb[1:])
-        assert len(cdb) == (32 if op == 0x7F else group_length(op))
+        assert len(cdb) == (16 if op == 0x7F else group_length(op))
     assert [len(matrix_cdb(op)) for op in (0x00, 0x28, 0x55, 0x60, 0x88, 0xA8, 0xC0, 0xE0)] == [
         6,
         10,

@@ -9,10 +9,11 @@ the alias under which the kernel's filter lets them through) each cell allows.
 
 CDBs are the opcode followed by zeros at the kernel's COMMAND_SIZE() length for
 the opcode's group (6, 10, 10, 12, 16, 12, 10, 10 bytes), like the 6.1 oracle.
-0x7f (variable length, group 3) is sent at 32 bytes, the length of the
-variable-length layouts (READ (32), WRITE SAME (32)); every kernel era refuses it
-by opcode alone, whatever the length, and 6.x accepts CDBs up to 32 bytes
-(scsi_cmnd.cmnd). Kernels before 3.17 limit block-device SG_IO to 16 bytes.
+0x7f (variable length; group 3 is "reserved" to COMMAND_SIZE) is sent at 16
+bytes: its real CDBs are 32 bytes or more, but the filter refuses 0x7f by its
+first byte alone in every era, and 16 (BLK_MAX_CDB) is the longest CDB that
+block-device SG_IO accepts in every era (up to 3.16 `sg_io` refused longer ones
+with EINVAL before the filter ran), so the case measures the policy everywhere.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ __all__ = [
 # TEST UNIT READY (R), READ (10) (R, reads), WRITE (10) (W), UNMAP (R as READ
 # SUB-CHANNEL), WRITE BUFFER (never), ATA PASS-THROUGH (12) (W as BLANK).
 MATRIX_SEND_COMMAND_OPCODES: tuple[int, ...] = (0x00, 0x28, 0x2A, 0x42, 0x3B, 0xA1)
-VARIABLE_LENGTH_CDB = 32
+VARIABLE_LENGTH_CDB = 16
 
 
 def matrix_cdb(opcode: int) -> bytes:
