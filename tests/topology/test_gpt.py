@@ -370,3 +370,27 @@ def test_gpt_random_entries_behind_valid_crcs(array: bytes) -> None:
         assert e1 <= s2
     for p in layout.partitions:
         assert layout.first_usable_byte <= p.start_byte < p.end_byte <= layout.last_usable_byte + 1
+
+
+@needs_gdisk
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sizes=st.lists(st.integers(1, 8), min_size=1, max_size=5),
+    names=st.lists(st.text(alphabet="abcxyz-_09", max_size=12), min_size=5, max_size=5),
+)
+def test_gpt_writer_random_layouts_read_by_sfdisk(
+    tmp_path: Path, sizes: list[int], names: list[str]
+) -> None:
+    """sfdisk as the oracle for random layouts from our writer."""
+    img = tmp_path / "r.img"
+    specs = [GptPartitionSpec(n * MIB, names[i]) for i, n in enumerate(sizes)]
+    layout = build_gpt_image(img, (sum(sizes) + 2) * MIB, specs, overwrite=True)
+    table = _sfdisk_json(img)
+    parts = table["partitions"]
+    assert isinstance(parts, list)
+    assert [(p["start"] * 512, p["size"] * 512, p.get("name", ""), p["uuid"]) for p in parts] == [
+        (p.start_byte, p.size_bytes, p.name, p.guid) for p in layout.partitions
+    ]
+    assert "No problems found" in run("sgdisk", "-v", str(img))

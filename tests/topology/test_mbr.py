@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sgguard.errors import InputError
@@ -48,7 +48,7 @@ def _blank(tmp_path: Path, size: int = 64 * MIB) -> Path:
 
 def _sfdisk_parts(img: Path) -> list[dict[str, object]]:
     doc = json.loads(run("sfdisk", "--json", str(img)))
-    parts = doc["partitiontable"]["partitions"]
+    parts = doc["partitiontable"].get("partitions", [])
     assert isinstance(parts, list)
     return parts
 
@@ -292,3 +292,42 @@ def test_layout_garbage_in_gives_input_error(sectors: list[bytes], mark: bool, s
         layout = parse_layout(disk.read_at, size)
         for p in layout.partitions:
             assert p.start_byte > 0 and p.end_byte <= size
+
+
+@needs_sfdisk
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    primaries=st.lists(st.integers(1, 4), min_size=0, max_size=3),
+    logicals=st.lists(st.integers(1, 4), min_size=0, max_size=4),
+    types=st.lists(st.sampled_from(["83", "82", "8e", "7", "c", "fd"]), min_size=7, max_size=7),
+)
+def test_mbr_random_sfdisk_tables_are_read(
+    tmp_path: Path, primaries: list[int], logicals: list[int], types: list[str]
+) -> None:
+    """sfdisk writes random primary/extended/logical layouts; we read what it reports."""
+    img = tmp_path / "r.img"
+    img.unlink(missing_ok=True)
+    total = sum(primaries) + sum(logicals) + len(logicals) + 2
+    with open(img, "wb") as f:
+        f.truncate(total * MIB)
+    script = ["label: dos"]
+    script += [f"size={n}M, type={types[i]}" for i, n in enumerate(primaries)]
+    if logicals:
+        script.append("type=5")
+        script += [f"size={n}M, type={types[3 + i % 4]}" for i, n in enumerate(logicals)]
+    run("sfdisk", "-q", str(img), stdin="\n".join(script) + "\n")
+    layout = read_layout(img)
+    theirs = _sfdisk_parts(img)
+    assert [
+        (p.number, p.start_byte, p.size_bytes, int(p.type_code, 16)) for p in layout.partitions
+    ] == [
+        (
+            int(str(t["node"]).removeprefix(str(img))),
+            int(str(t["start"])) * 512,
+            int(str(t["size"])) * 512,
+            int(str(t["type"]), 16),
+        )
+        for t in theirs
+    ]
