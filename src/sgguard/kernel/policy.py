@@ -328,31 +328,41 @@ def _effect_names(effects: object) -> tuple[str, ...]:
 def _command_info(
     cdb: bytes,
 ) -> tuple[str | None, tuple[str, ...], tuple[str, ...], bool, bool]:
-    """(name, aliases, effect names, touches medium/device, ranged only) for a disk (SBC)."""
+    """(name, aliases, effect names, touches medium/device, ranged only) on a disk (SBC).
+
+    The CDB's own command decides: an opcode whose service action the CDB leaves
+    undefined for disks (48h with service action 00h) is rejected by the device and
+    has no effect, although the filter would pass the opcode's other service actions.
+    """
     info = _OPCODE_EFFECTS.get(cdb)
     if info is not None:
         return info
     from sgguard.scsi.model import DeviceType
-    from sgguard.scsi.table import command_for_cdb, for_opcode
+    from sgguard.scsi.table import command_for_cdb, for_opcode, service_action_of
 
+    opcode = cdb[0]
     row: CommandDef | None = command_for_cdb(cdb)
-    same_opcode = for_opcode(cdb[0])
-    # Aliases: the other device types' names for the same (opcode, service action),
-    # and rows of the opcode that some device type defines without a service action.
-    rows = [row] if row is not None else list(same_opcode)
-    rows += [r for r in same_opcode if r is not row and r.service_action is None]
+    same_opcode = for_opcode(opcode)
     name: str | None = None
     aliases: list[str] = []
     effects: tuple[str, ...] = ()
-    if rows:
-        first = rows[0]
-        variant = first.variant(DeviceType.SBC)
-        name = variant.name if variant is not None else first.name
-        effects = _effect_names(variant.effects if variant is not None else first.effects)
-        for r in rows:
-            for v in r.variants:
-                if v.name != name and v.name not in aliases:
-                    aliases.append(v.name)
+    if row is not None:
+        variant = row.variant(DeviceType.SBC)
+        name = variant.name if variant is not None else row.name
+        # A command only other device types define (READ TOC on a disk) does nothing.
+        effects = _effect_names(variant.effects) if variant is not None else ()
+        # Aliases: other device types' names for the same (opcode, service action) and
+        # rows of the opcode that a device type defines without a service action.
+        alias_rows = [row, *(r for r in same_opcode if r is not row and r.service_action is None)]
+    else:
+        sa = service_action_of(cdb, DeviceType.SBC)
+        what = f"service action {sa:02X}h" if sa is not None else "this CDB"
+        name = f"{opcode:02X}h {what} (not defined for disks)"
+        alias_rows = list(same_opcode)
+    for r in alias_rows:
+        for v in r.variants:
+            if v.name != name and v.name not in aliases:
+                aliases.append(v.name)
     touches = bool(effects)
     ranged = touches and all(e in _RANGED for e in effects)
     info = (name, tuple(aliases), effects, touches, ranged)
