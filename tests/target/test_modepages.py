@@ -7,12 +7,15 @@ does (SPC-5 6.11-6.14, 7.5; SBC-4 6.5).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sgguard.errors import InputError
 from sgguard.target.api import Nexus, Status
 from sgguard.target.modepages import MODE_PARAMETERS_CHANGED, PAGES, ModePages, ModeResult
 
@@ -82,7 +85,7 @@ class Parsed:
     order: list[tuple[int, int]]
 
 
-def parse(data: bytes, ten: bool) -> Parsed:
+def parse(data: bytes, ten: bool, ps: bool = False) -> Parsed:
     """The walk of libiscsi's scsi_modesense_datain_unmarshall, strict about lengths."""
     hlen = 8 if ten else 4
     assert len(data) >= hlen
@@ -98,7 +101,7 @@ def parse(data: bytes, ten: bool) -> Parsed:
     order = []
     while pos < len(data):
         spf = bool(data[pos] & 0x40)
-        assert not data[pos] & 0x80  # PS: nothing is savable
+        assert bool(data[pos] & 0x80) == ps  # PS: savable only with a store
         page = data[pos] & 0x3F
         if spf:
             sub, length, hdr = data[pos + 1], int.from_bytes(data[pos + 2 : pos + 4], "big"), 4
@@ -627,3 +630,100 @@ def test_modesense_random_cdbs_never_raise(op: int, rest: bytes) -> None:
             block_size=BS,
         )
         parse(full.data_in, ten=ten)
+
+
+# -- saved values (SP=1, PC=11b) with a store ------------------------------------------------
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def load(self) -> bytes | None:
+        return self.writes[-1] if self.writes else None
+
+    def store(self, data: bytes) -> None:
+        self.writes.append(data)
+
+
+def test_modeselect_sp_saves_and_restores() -> None:
+    store = MemoryStore()
+    modes = ModePages(store=store)
+    assert modes.saving_supported
+    saved = parse(sense6(modes, 0x3F, 0xFF, pc=SAVED).data_in, ten=False, ps=True)
+    assert saved.pages[(0x08, 0)][2] & 0x04  # saved = defaults before any save
+    page = bytearray(parse(sense6(modes, 0x08, dbd=True).data_in, ten=False, ps=True).pages[(8, 0)])
+    page[2] = 0x00  # WCE=0
+    r = select6(modes, bytes(4) + page)  # SP=0: current only
+    assert r.persist is None and not modes.wce
+    assert parse(sense6(modes, 0x08, pc=SAVED).data_in, ten=False, ps=True).pages[(8, 0)][2] == 4
+    modes.reset()
+    assert modes.wce  # back to the saved value
+    r = select6(modes, bytes(4) + page, sp=True)
+    assert r.status is Status.GOOD and r.persist is not None and not modes.wce
+    assert parse(sense6(modes, 0x08, pc=SAVED).data_in, ten=False, ps=True).pages[(8, 0)][2] == 0
+    modes.reset()
+    assert not modes.wce  # the saved value survives a reset
+    # "restart": a new instance from the stored bytes
+    again = ModePages(saved=r.persist, where="mem")
+    assert not again.wce and again.saving_supported
+    assert again.current(0x0A) == ModePages().current(0x0A)
+
+
+def test_modeselect_sp_with_zero_length_saves_current() -> None:
+    modes = ModePages(store=MemoryStore())
+    body = bytearray(modes.current(0x0A))
+    body[4] |= 0x08
+    select6(modes, bytes(4) + body)  # SWP=1, not saved
+    r = select6(modes, b"", sp=True, plen=0)
+    assert r.status is Status.GOOD and r.persist is not None
+    assert json.loads(r.persist)["pages"]["0a/00"][8:10] == "08"
+
+
+def test_modepages_open_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "lun0.modes.json"
+    modes = ModePages.open(path)
+    lu = FakeLU()
+    page = bytearray(modes.current(0x08))
+    page[2] = 0x01  # WCE=0, RCD=1
+    params = bytes(4) + page
+    resp = modes.execute(lu, bytes((0x15, 0x11, 0, 0, len(params), 0)), params, A)
+    assert resp.status is Status.GOOD and path.exists()
+    again = ModePages.open(path)
+    assert not again.wce and again.rcd
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not json", "not JSON"),
+        ('{"format": "x", "version": 1, "pages": {}}', "format"),
+        ('{"format": "sgguard-mode-pages", "version": 2, "pages": {}}', "version"),
+        ('{"format": "sgguard-mode-pages", "version": 1, "pages": []}', "pages"),
+        ('{"format": "sgguard-mode-pages", "version": 1, "pages": {"02/00": ""}}', "02/00"),
+        ('{"format": "sgguard-mode-pages", "version": 1, "pages": {"08/00": "0812"}}', "08/00"),
+        ('{"format": "sgguard-mode-pages", "version": 1, "pages": {"08/00": "zz"}}', "08/00"),
+    ],
+)
+def test_modepages_corrupt_saved_file_refused(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "modes.json"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        ModePages.open(path)
+    assert str(path) in str(info.value) and message in str(info.value)
+
+
+def test_modepages_saved_file_with_unchangeable_bits_refused(tmp_path: Path) -> None:
+    path = tmp_path / "modes.json"
+    control = bytearray(ModePages().current(0x0A))
+    control[3] = 0x00  # QAM is not changeable
+    doc = {"format": "sgguard-mode-pages", "version": 1, "pages": {"0a/00": control.hex()}}
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="not changeable"):
+        ModePages.open(path)
+    iec = bytearray(ModePages().current(0x1C))
+    iec[3] = 0x09  # MRIE reserved
+    doc["pages"] = {"1c/00": iec.hex()}
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="MRIE"):
+        ModePages.open(path)

@@ -13,12 +13,17 @@ Pages (one table row each, `PAGES`):
     0x0A/0x01 Control Extension           (SPC-5 7.5.10)  nothing changeable
     0x1C      Informational Exceptions    (SPC-5 7.5.14)  DEXCPT, MRIE, INTERVAL
                                                           TIMER, REPORT COUNT changeable
-Saved values are not implemented: MODE SENSE with PC=11b gives SAVING PARAMETERS NOT
-SUPPORTED, MODE SELECT with SP=1 gives INVALID FIELD IN CDB, PS is 0 in every page.
+Saved values exist only when the LU gives a store (`ModePages.open(path)` or
+`store=`): then every page has PS=1, MODE SENSE with PC=11b returns the saved values,
+MODE SELECT with SP=1 saves every page's current value (the result's `persist` bytes,
+written atomically by the same shell as APTPL state) and a reset reverts to them.
+Without a store: PC=11b gives SAVING PARAMETERS NOT SUPPORTED, SP=1 gives INVALID
+FIELD IN CDB, PS is 0. A corrupt saved-pages file is refused (InputError naming it).
 
 API summary for `sgguard.target.lu` (one `ModePages` per logical unit)
 ---------------------------------------------------------------------
-    modes = ModePages(write_cache=True, dpofua=True)
+    modes = ModePages(write_cache=True, dpofua=True)        # no saved values
+    modes = ModePages.open(path)      # saved values in `path` (InputError if corrupt)
     r = modes.mode_sense(cdb, num_blocks=n, block_size=bs, read_only=ro)   # 0x1A / 0x5A
     r = modes.mode_select(cdb, data_out, num_blocks=n, block_size=bs)      # 0x15 / 0x55
     r.response(descriptor_sense=modes.d_sense) -> sgguard.target.api.Response
@@ -27,8 +32,10 @@ API summary for `sgguard.target.lu` (one `ModePages` per logical unit)
     modes.expected_data_out(cdb) -> int       # parameter list length of a MODE SELECT
     modes.wce / .rcd / .d_sense / .swp / .dexcpt / .mrie   # what the LU obeys
     modes.write_protected(read_only) -> bool  # WP: read-only slice or SWP=1
-    modes.reset()                             # power on / hard reset: back to defaults
+    modes.reset()                     # power on / hard reset: back to saved or defaults
     modes.execute(lu, cdb, data_out, nexus)   # adapter for LogicalUnit's delegate call
+        # (writes r.persist through modes.store, sets lu.descriptor_sense, and calls
+        #  lu.establish_unit_attention(MODE_PARAMETERS_CHANGED, except_nexus=nexus))
 
 The LU obeys: WCE=0 means every write is durable before GOOD (as with FUA); D_SENSE=1
 means descriptor-format sense data; SWP=1 means media writes fail with DATA PROTECT,
@@ -45,13 +52,17 @@ what MODE SENSE returned; everything else is checked against the changeable mask
 from __future__ import annotations
 
 import enum
+import json
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from sgguard.errors import InputError
 from sgguard.scsi.sense import Asc, FieldPointer, SenseKey
 from sgguard.target.api import Nexus, Response, Status
-from sgguard.target.reservations import CheckCondition
+from sgguard.target.reservations import AptplFile, AptplStore, CheckCondition
 
 __all__ = [
     "MODE_PARAMETERS_CHANGED",
@@ -75,6 +86,11 @@ INVALID_FIELD_IN_PARAMETER_LIST = Asc.INVALID_FIELD_IN_PARAMETER_LIST.value
 PARAMETER_LIST_LENGTH_ERROR = Asc.PARAMETER_LIST_LENGTH_ERROR.value
 SAVING_PARAMETERS_NOT_SUPPORTED = Asc.SAVING_PARAMETERS_NOT_SUPPORTED.value
 MODE_PARAMETERS_CHANGED: tuple[int, int] = Asc.MODE_PARAMETERS_CHANGED.value
+
+SAVED_FORMAT = "sgguard-mode-pages"
+SAVED_VERSION = 1
+
+ParameterStore = AptplStore  # load() -> bytes | None, store(bytes): the same atomic file shell
 
 WP = 0x80  # device-specific parameter (SBC-4 6.5.1): write protected
 DPOFUA = 0x10  # device-specific parameter: DPO and FUA supported
@@ -187,6 +203,7 @@ class ModeResult:
     data_length: int = 0
     error: CheckCondition | None = None
     parameters_changed: bool = False
+    persist: bytes | None = None  # SP=1: the new saved values, for `ParameterStore.store`
 
     def response(self, descriptor_sense: bool = False) -> Response:
         sense = self.error.sense(descriptor_sense) if self.error is not None else b""
@@ -237,16 +254,99 @@ class ModePages:
     the parameters (or accepts a momentarily stale value; every field is a byte).
     """
 
-    def __init__(self, *, write_cache: bool = True, dpofua: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        write_cache: bool = True,
+        dpofua: bool = True,
+        store: ParameterStore | None = None,
+        saved: bytes | None = None,
+        where: str = "saved mode pages",
+    ) -> None:
         pages = _build_pages(write_cache)
         self.pages: dict[tuple[int, int], PageDef] = {p.key: p for p in pages}
         self.dpofua = dpofua
+        self.store = store
+        self._saved: dict[tuple[int, int], bytes] | None = None
+        if store is not None or saved is not None:
+            self._saved = {k: p.default for k, p in self.pages.items()}
+            if saved is not None:
+                self._saved.update(self._parse_saved(saved, where))
         self._current: dict[tuple[int, int], bytearray] = {}
         self.reset()
 
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, write_cache: bool = True, dpofua: bool = True
+    ) -> ModePages:
+        """Mode pages whose saved values live in `path` (created on the first SP=1 save).
+
+        Raises `InputError` naming the file when it is unreadable or corrupt.
+        """
+        store = AptplFile(path)
+        return cls(
+            write_cache=write_cache,
+            dpofua=dpofua,
+            store=store,
+            saved=store.load(),
+            where=str(store.path),
+        )
+
+    @property
+    def saving_supported(self) -> bool:
+        """Saved values exist (a store was given): PS=1, PC=11b and SP=1 work."""
+        return self._saved is not None
+
     def reset(self) -> None:
-        """Power on or hard reset: current values revert to the defaults (no saved values)."""
-        self._current = {k: bytearray(p.default) for k, p in self.pages.items()}
+        """Power on or hard reset: current values revert to the saved (else default) values."""
+        base = self._saved or {k: p.default for k, p in self.pages.items()}
+        self._current = {k: bytearray(base[k]) for k in self.pages}
+
+    def serialize_saved(self) -> bytes:
+        """The saved values as JSON bytes (what SP=1 hands to the store)."""
+        saved = self._saved or {}
+        doc = {
+            "format": SAVED_FORMAT,
+            "version": SAVED_VERSION,
+            "pages": {f"{k[0]:02x}/{k[1]:02x}": v.hex() for k, v in sorted(saved.items())},
+        }
+        return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+
+    def _parse_saved(self, data: bytes, where: str) -> dict[tuple[int, int], bytes]:
+        def bad(what: str) -> InputError:
+            return InputError(f"corrupt saved mode pages: {what}", where=where)
+
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise bad(f"not JSON ({exc})") from exc
+        if not isinstance(doc, dict) or doc.get("format") != SAVED_FORMAT:
+            raise bad(f"format is not {SAVED_FORMAT!r}")
+        if doc.get("version") != SAVED_VERSION:
+            raise bad(f"version {doc.get('version')!r} is not {SAVED_VERSION}")
+        pages = doc.get("pages")
+        if not isinstance(pages, dict):
+            raise bad("pages is not an object")
+        out: dict[tuple[int, int], bytes] = {}
+        for name, text in pages.items():
+            m = re.fullmatch(r"([0-9a-f]{2})/([0-9a-f]{2})", name)
+            key = (int(m.group(1), 16), int(m.group(2), 16)) if m else None
+            pdef = self.pages.get(key) if key is not None else None
+            if pdef is None or key is None:
+                raise bad(f"page {name!r} is not a supported mode page")
+            try:
+                value = bytes.fromhex(text) if isinstance(text, str) else b""
+            except ValueError:
+                value = b""
+            if len(value) != len(pdef.default) or value[:2] != pdef.default[:2]:
+                raise bad(f"page {name}: not a {len(pdef.default)}-byte {pdef.name} page")
+            for i, (a, b, m_) in enumerate(zip(value, pdef.default, pdef.changeable, strict=True)):
+                if (a ^ b) & ~m_:
+                    raise bad(f"page {name}: byte {i} changes bits that are not changeable")
+            if pdef.validate is not None and (problem := pdef.validate(value)) is not None:
+                raise bad(f"page {name}: {problem[2]}")
+            out[key] = value
+        return out
 
     # -- the parameters the LU obeys ---------------------------------------------------
 
@@ -307,7 +407,7 @@ class ModePages:
         page = cdb[2] & 0x3F
         subpage = cdb[3]
         alloc = int.from_bytes(cdb[7:9], "big") if ten else cdb[4]
-        if pc is PageControl.SAVED:
+        if pc is PageControl.SAVED and self._saved is None:
             return _illegal(
                 SAVING_PARAMETERS_NOT_SUPPORTED,
                 "saved values are not implemented",
@@ -319,14 +419,20 @@ class ModePages:
         if isinstance(selected, ModeResult):
             return selected
         body = bytearray()
+        ps = 0x80 if self._saved is not None else 0x00
         for p in selected:
+            start = len(body)
             if pc is PageControl.CURRENT:
                 body += self._current[p.key]
             elif pc is PageControl.DEFAULT:
                 body += p.default
+            elif pc is PageControl.SAVED:
+                assert self._saved is not None
+                body += self._saved[p.key]
             else:
                 hdr = 4 if p.subpage_format else 2
                 body += p.default[:hdr] + p.changeable[hdr:]
+            body[start] |= ps  # PS: the page can be saved
         bd = b""
         if not dbd:
             if pc is PageControl.CHANGEABLE:
@@ -418,7 +524,7 @@ class ModePages:
                 bit=_top_bit(cdb[1] & ~0x11 & 0xFF),
             )
         pf, sp = bool(cdb[1] & 0x10), bool(cdb[1] & 0x01)
-        if sp:
+        if sp and self._saved is None:
             return self._len(
                 _illegal(
                     INVALID_FIELD_IN_CDB,
@@ -430,7 +536,7 @@ class ModePages:
                 plen,
             )
         if plen == 0:
-            return ModeResult()  # SPC-5 6.11: not an error, nothing changes
+            return self._save(ModeResult()) if sp else ModeResult()  # SPC-5 6.11: no error
         data = bytes(data_out[:plen])
         hlen = 8 if ten else 4
         if len(data) < plen or plen < hlen:
@@ -516,11 +622,24 @@ class ModePages:
             if self._current[key] != new:
                 self._current[key] = new
                 changed = True
-        return ModeResult(data_length=plen, parameters_changed=changed)
+        result = ModeResult(data_length=plen, parameters_changed=changed)
+        return self._save(result) if sp else result
+
+    def _save(self, result: ModeResult) -> ModeResult:
+        """SP=1: every savable page's current value becomes its saved value (SPC-5 6.11)."""
+        self._saved = {k: bytes(v) for k, v in self._current.items()}
+        return ModeResult(
+            result.status,
+            result.data_in,
+            result.data_length,
+            result.error,
+            result.parameters_changed,
+            self.serialize_saved(),
+        )
 
     @staticmethod
     def _len(result: ModeResult, plen: int) -> ModeResult:
-        return ModeResult(result.status, result.data_in, plen, result.error, False)
+        return ModeResult(result.status, result.data_in, plen, result.error, False, None)
 
     @staticmethod
     def _check_block_descriptor(
@@ -648,6 +767,8 @@ class ModePages:
             result = self.mode_sense(cdb, num_blocks=nb, block_size=bs, read_only=lu.read_only)
         else:
             result = self.mode_select(cdb, data_out, num_blocks=nb, block_size=bs)
+            if result.persist is not None and self.store is not None:
+                self.store.store(result.persist)
             if result.parameters_changed:
                 lu.descriptor_sense = self.d_sense
                 lu.establish_unit_attention(MODE_PARAMETERS_CHANGED, except_nexus=nexus)
