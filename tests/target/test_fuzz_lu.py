@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from sgguard.scsi import table
 from sgguard.target.api import Nexus, Status
 from sgguard.target.backend import Backend, LbaExtent, LbaState, MemoryBackend, SliceBackend
+from sgguard.target.copymanager import CopyManager
 from sgguard.target.identity import Identity
 from sgguard.target.lu import LogicalUnit
 
@@ -67,7 +68,10 @@ MEDIA = (
     (0x7F, 0x000C, "32"),
     (0x7F, 0x000D, "32"),
     (0x7F, 0x000E, "32"),
+    (0x83, 0x00, "xcopy"),  # EXTENDED COPY within the slice, or to a slice nobody may use
 )
+OWN_NAA = Identity.for_slice("iqn.fuzz:t", "slice").naa
+FOREIGN_NAA = Identity.for_slice("iqn.fuzz:t", "outside").naa
 
 EDGE_LBAS = (
     0,
@@ -155,7 +159,10 @@ class Image:
 
     def restart(self) -> LogicalUnit:
         """A new logical unit on the same slice (a target restart: fresh reservations)."""
-        self.lu = LogicalUnit(self.slice, Identity.for_slice("iqn.fuzz:t", "slice"))
+        manager = CopyManager(lambda nexus: [self.lu])
+        self.lu = LogicalUnit(
+            self.slice, Identity.for_slice("iqn.fuzz:t", "slice"), copy_manager=manager
+        )
         return self.lu
 
     def outside_hash(self) -> str:
@@ -196,6 +203,34 @@ def _unmap_param(rng: random.Random) -> bytes:
     return struct.pack(">HH4x", 6 + len(body), len(body)) + body
 
 
+def _cscd(naa: bytes) -> bytes:
+    out = bytearray(32)
+    out[0] = 0xE4
+    out[4:8] = bytes((0x01, 0x03, 0x00, 16))
+    out[8:24] = naa
+    out[29:32] = BS.to_bytes(3, "big")
+    return bytes(out)
+
+
+def _xcopy_param(rng: random.Random) -> bytes:
+    cscds = _cscd(OWN_NAA) + _cscd(rng.choice((OWN_NAA, OWN_NAA, FOREIGN_NAA)))
+    segs = b"".join(
+        struct.pack(
+            ">BBHHHxxHQQ",
+            rng.choice((0x02, 0x02, 0x02, 0x0A)),
+            0,
+            0x18,
+            rng.choice((0, 1, 0, 1, 2)),
+            rng.choice((0, 1, 0, 1, 2)),
+            rng.choice((0, 1, 2, BLOCKS, BLOCKS + 1, 0xFFFF)),
+            rng.choice(EDGE_LBAS),
+            rng.choice(EDGE_LBAS),
+        )
+        for _ in range(rng.randrange(1, 4))
+    )
+    return struct.pack(">BBHxxxxII", rng.randrange(256), 0, len(cscds), len(segs), 0) + cscds + segs
+
+
 def random_command(rng: random.Random, lu: LogicalUnit) -> tuple[bytes, bytes]:
     """One random command: 75% media commands at the edges, 25% any table row with random bytes."""
     roll = rng.random()
@@ -215,6 +250,9 @@ def random_command(rng: random.Random, lu: LogicalUnit) -> tuple[bytes, bytes]:
             param = _unmap_param(rng)
             cdb = cdb[:7] + struct.pack(">H", len(param)) + cdb[9:]
             return cdb, param
+        if kind == "xcopy":
+            param = _xcopy_param(rng)
+            return struct.pack(">BBxxxxxxxxIxx", 0x83, 0, len(param)), param
         want = lu.expected_data_out(cdb)
         if want > 64 * BS:
             want = rng.choice((0, BS))

@@ -42,6 +42,7 @@ from sgguard.scsi.model import CommandDef, DeviceType
 from sgguard.scsi.sense import Asc, FieldPointer, SenseKey, build_descriptor, build_fixed
 from sgguard.target.api import Nexus, Response, Status, TaskManagement
 from sgguard.target.backend import Backend, BackendError, BackendIOError, ReadOnlyError
+from sgguard.target.copymanager import CopyManager
 from sgguard.target.identity import (
     SUPPORTED_VPD_PAGES,
     Identity,
@@ -341,7 +342,7 @@ class LogicalUnit:
         report_luns: Callable[[Nexus], Sequence[int]] | None = None,
         modes: ModePages | None = None,
         reservations: Reservations | None = None,
-        copy_manager: Any = None,
+        copy_manager: CopyManager | None = None,
     ) -> None:
         if backend.num_blocks < 1:
             raise ValueError("a logical unit needs at least one block")
@@ -462,6 +463,47 @@ class LogicalUnit:
         self.refusals.append(rec)
         if self.log is not None:
             self.log(rec)
+
+    def refuse(
+        self,
+        nexus: Nexus,
+        cdb: bytes,
+        rule: str,
+        key: int,
+        asc: tuple[int, int],
+        *,
+        field: tuple[int, int | None, bool] | None = None,
+    ) -> Response:
+        """Refuse a command with CHECK CONDITION and log why (for delegates like the copy manager)."""
+        entry = self._entry(cdb) if cdb else None
+        self._record_refusal(nexus, cdb, entry.row if entry else None, rule, key, *asc)
+        return self._check_response(CheckCondition(key, asc, field=field))
+
+    def copy_refusal(self, nexus: Nexus, *, write: bool) -> str | None:
+        """Why a third-party copy may not read (or write) this unit for `nexus`; None: it may.
+
+        The same gates as a READ (16) / WRITE (16) from that nexus: policy,
+        read-only and SWP, medium state, reservations.
+        """
+        probe = bytes((0x8A if write else 0x88,)) + bytes(15)
+        if write and (self.read_only or self._swp):
+            return "write protected"
+        if (probe[0], None) not in self._implemented:
+            return f"the policy of {self.identity.name} refuses {'writes' if write else 'reads'}"
+        if self._not_ready:
+            return f"{self.identity.name} is not ready ({self.medium})"
+        entry = self._ops[probe[0]]
+        conflict = self._pr_check(nexus, probe, entry.row)
+        if conflict is not None:
+            return f"reservation conflict on {self.identity.name}: {conflict.reason}"
+        return None
+
+    def write_blocks(self, lba: int, data: bytes) -> None:
+        """Write whole blocks under the unit's write lock (copy manager destination side)."""
+        if lba + len(data) // self._bs > self._nb:
+            raise ValueError("write_blocks beyond the slice")  # the copy manager checked already
+        with self._wlock:
+            self.backend.write(lba, data, fua=self._force_fua)
 
     @property
     def implemented(self) -> dict[tuple[int, int | None], CommandDef]:
@@ -1423,15 +1465,15 @@ class LogicalUnit:
         return self._delegate_reservations(cdb, data_out, nexus)
 
     def _xcopy(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
-        result: Response = self.copy_manager.execute(self, cdb, data_out, nexus)
-        return result
+        assert self.copy_manager is not None  # dispatch only routes here when it is set
+        return self.copy_manager.execute(self, cdb, data_out, nexus)
 
 
 for _sa in range(0x00, 0x04):  # PERSISTENT RESERVE IN: READ KEYS .. READ FULL STATUS
     _implements(0x5E, _sa)(LogicalUnit._pr_in)
 for _sa in range(0x00, 0x07):  # PERSISTENT RESERVE OUT: REGISTER .. REGISTER AND IGNORE
     _implements(0x5F, _sa)(LogicalUnit._pr_out)
-_implements(0x83, 0x00, flags=_MEDIUM | _WRITES)(LogicalUnit._xcopy)  # EXTENDED COPY (LID1)
+_implements(0x83, 0x00, flags=_MEDIUM)(LogicalUnit._xcopy)  # EXTENDED COPY (LID1)
 for _sa in (0x00, 0x03):  # RECEIVE COPY RESULTS: COPY STATUS, OPERATING PARAMETERS
     _implements(0x84, _sa)(LogicalUnit._xcopy)
 
