@@ -297,12 +297,13 @@ def case_from_json(obj: object, default_kernel: str | None = None) -> Case:
 
 def case_to_json(case: Case) -> dict[str, Any]:
     """The case as a JSON object in the spec's field order (optional fields if set)."""
+    # The enums are str subclasses: JSON writes them as their values.
     out: dict[str, Any] = {
         "kernel": case.kernel,
-        "node": case.node.value,
-        "open": case.open.value,
+        "node": case.node,
+        "open": case.open,
         "cap_sys_rawio": case.cap_sys_rawio,
-        "ioctl": case.ioctl.value,
+        "ioctl": case.ioctl,
     }
     if case.cdb is not None:
         out["cdb"] = case.cdb.hex()
@@ -317,7 +318,7 @@ def case_to_json(case: Case) -> dict[str, Any]:
 def outcome_to_json(case: Case, outcome: Outcome) -> dict[str, Any]:
     """One output line: the case's fields, then the outcome's."""
     out = case_to_json(case)
-    out["outcome"] = outcome.outcome.value
+    out["outcome"] = outcome.outcome
     out["rule"] = outcome.rule
     out["escape"] = outcome.escape
     out["estimated"] = outcome.estimated

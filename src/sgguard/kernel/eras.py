@@ -174,24 +174,20 @@ BOUNDARIES: tuple[Boundary, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Flags:
-    """The features one release has, as a frozenset for hashing and flipping."""
+class Flags(frozenset[Feature]):
+    """The features one release has (a frozenset, so `feature in flags` is fast)."""
 
-    present: frozenset[Feature]
-
-    def __contains__(self, feature: object) -> bool:
-        return feature in self.present
+    __slots__ = ()
 
     def flipped(self, feature: Feature) -> Flags:
-        return Flags(self.present ^ {feature})
+        return Flags(self ^ {feature})
 
 
 def flags_for(version: KernelVersion) -> tuple[Flags, tuple[Feature, ...]]:
     """The release's features (best estimate) and those whose presence is uncertain."""
-    present = frozenset(b.feature for b in BOUNDARIES if b.has(version))
+    present = Flags(b.feature for b in BOUNDARIES if b.has(version))
     uncertain = tuple(b.feature for b in BOUNDARIES if b.uncertain(version))
-    return Flags(present), uncertain
+    return present, uncertain
 
 
 # --- The opcode filter ------------------------------------------------------

@@ -72,6 +72,7 @@ __all__ = [
 ]
 
 CAP = "capable(CAP_SYS_RAWIO)"
+_WHITELIST = frozenset(Ioctl(name) for name in PARTITION_WHITELIST)
 START_STOP_UNIT = 0x1B
 
 
@@ -176,7 +177,7 @@ def _decide(
             if partial and Feature.PARTITION_FIX in flags:
                 # ec8013beddd7: a map not starting at 0 / not covering the device.
                 step.path.append("scsi_verify_blk_ioctl")
-                if ioctl.value not in PARTITION_WHITELIST and not cap:
+                if ioctl not in _WHITELIST and not cap:
                     step.notes.append("partial dm map: only the whitelisted ioctls pass")
                     return step.done(
                         Result.ENOTTY, "scsi_verify_blk_ioctl", errno=_enoioctlcmd(flags)
@@ -195,7 +196,7 @@ def _decide(
     if bdev_is_partition and Feature.PARTITION_FIX in flags:
         if Feature.PARTITION_ALL_ENOTTY not in flags:
             step.path.append("scsi_verify_blk_ioctl")
-            if ioctl.value not in PARTITION_WHITELIST and not cap:
+            if ioctl not in _WHITELIST and not cap:
                 step.notes.append("partition: only the whitelisted ioctls pass")
                 return step.done(Result.ENOTTY, "scsi_verify_blk_ioctl", errno=_enoioctlcmd(flags))
         elif not cap:
@@ -399,7 +400,16 @@ _IOCTLS = tuple(Ioctl)
 class KernelModel:
     """One release's policy: precomputed decision tables and the outcome cache."""
 
-    __slots__ = ("_outcomes", "_tables", "era", "flags", "lists", "uncertain", "version")
+    __slots__ = (
+        "_alternatives",
+        "_outcomes",
+        "_tables",
+        "era",
+        "flags",
+        "lists",
+        "uncertain",
+        "version",
+    )
 
     def __init__(self, version: KernelVersion) -> None:
         self.version = version
@@ -408,65 +418,84 @@ class KernelModel:
         self.uncertain = tuple(f for f in self.uncertain if f in relevant)
         self.lists = filter_lists(self.flags)
         self.era = era_name(self.flags)
-        self._tables: dict[tuple[Node, bool, bool, bool, Ioctl], tuple[Decision, ...]] = {}
+        # Each uncertain feature flipped, with its filter lists: for `estimated`.
+        self._alternatives = [
+            (f, fl, filter_lists(fl)) for f in self.uncertain for fl in (self.flags.flipped(f),)
+        ]
+        self._tables: dict[tuple[Node, bool, bool, bool, Ioctl], list[Decision | None]] = {}
         self._outcomes: dict[tuple[int, bytes | None, int | None, int | None], Outcome] = {}
 
     def decisions(
         self, node: Node, writable: bool, cap: bool, unpriv: bool, ioctl: Ioctl
     ) -> tuple[Decision, ...]:
         """256 decisions (one per first CDB byte) for CDB ioctls, else one."""
+        table = self._table(node, writable, cap, unpriv, ioctl)
+        return tuple(self._fill(table, node, writable, cap, unpriv, ioctl, op) if d is None else d
+                     for op, d in enumerate(table))  # fmt: skip
+
+    def _table(
+        self, node: Node, writable: bool, cap: bool, unpriv: bool, ioctl: Ioctl
+    ) -> list[Decision | None]:
         key = (node, writable, cap, unpriv, ioctl)
         table = self._tables.get(key)
         if table is None:
-            table = self._build(node, writable, cap, unpriv, ioctl)
+            table = [None] * (256 if ioctl in CDB_IOCTLS else 1)
             self._tables[key] = table
         return table
 
-    def _build(
-        self, node: Node, writable: bool, cap: bool, unpriv: bool, ioctl: Ioctl
-    ) -> tuple[Decision, ...]:
-        opcodes = range(256) if ioctl in CDB_IOCTLS else range(1)
-        alts = [(f, self.flags.flipped(f)) for f in self.uncertain]
-        alt_lists = [filter_lists(fl) for _, fl in alts]
-        out: list[Decision] = []
-        for op in opcodes:
-            d = _decide(self.flags, self.lists, node, writable, cap, unpriv, ioctl, op)
-            if cap:
-                # Name the capability when it is what let the request through.
-                plain = _decide(self.flags, self.lists, node, writable, False, unpriv, ioctl, op)
-                if plain.outcome is not d.outcome and d.outcome is Result.ALLOWED:
-                    d = Decision(
-                        d.outcome, CAP, d.errno, (*d.path, CAP), d.notes, d.whole_disk, False
-                    )
-            moved = [
-                f.value
-                for (f, fl), ls in zip(alts, alt_lists, strict=True)
-                if _decide(fl, ls, node, writable, cap, unpriv, ioctl, op).outcome is not d.outcome
-            ]
-            if moved:
-                notes = (
-                    *d.notes,
-                    "estimated: decided by the uncertain boundary " + ", ".join(moved),
-                )
-                d = Decision(d.outcome, d.rule, d.errno, d.path, notes, d.whole_disk, True)
-            out.append(d)
-        return tuple(out)
+    def _fill(
+        self,
+        table: list[Decision | None],
+        node: Node,
+        writable: bool,
+        cap: bool,
+        unpriv: bool,
+        ioctl: Ioctl,
+        op: int,
+    ) -> Decision:
+        """Decide one entry of a table (tables fill lazily, one opcode at a time)."""
+        flags, lists = self.flags, self.lists
+        d = _decide(flags, lists, node, writable, cap, unpriv, ioctl, op)
+        if cap:
+            # Name the capability when it is what let the request through.
+            plain = _decide(flags, lists, node, writable, False, unpriv, ioctl, op)
+            if plain.outcome is not d.outcome and d.outcome is Result.ALLOWED:
+                d = Decision(d.outcome, CAP, d.errno, (*d.path, CAP), d.notes, d.whole_disk, False)
+        moved = [
+            f.value
+            for f, fl, ls in self._alternatives
+            if _decide(fl, ls, node, writable, cap, unpriv, ioctl, op).outcome is not d.outcome
+        ]
+        if moved:
+            notes = (*d.notes, "estimated: decided by the uncertain boundary " + ", ".join(moved))
+            d = Decision(d.outcome, d.rule, d.errno, d.path, notes, d.whole_disk, True)
+        table[op] = d
+        return d
 
     def evaluate(self, case: Case) -> Outcome:
-        writable = case.open is OpenMode.RW
-        table = self.decisions(
-            case.node, writable, case.cap_sys_rawio, case.unpriv_sgio, case.ioctl
-        )
         cdb = case.cdb
-        d = table[cdb[0]] if cdb is not None else table[0]
-        key = (id(d), cdb, case.node_start, case.node_blocks)
-        hit = self._outcomes.get(key)
+        op = cdb[0] if cdb is not None else 0
+        key = (
+            case.node,
+            case.open is OpenMode.RW,
+            case.cap_sys_rawio,
+            case.unpriv_sgio,
+            case.ioctl,
+        )
+        table = self._tables.get(key)
+        if table is None:
+            table = self._table(*key)
+        d = table[op]
+        if d is None:
+            d = self._fill(table, *key, op)
+        okey = (id(d), cdb, case.node_start, case.node_blocks)
+        hit = self._outcomes.get(okey)
         if hit is not None:
             return hit
         outcome = self._outcome(d, case)
         if len(self._outcomes) > 200_000:
             self._outcomes.clear()
-        self._outcomes[key] = outcome
+        self._outcomes[okey] = outcome
         return outcome
 
     def _outcome(self, d: Decision, case: Case) -> Outcome:
