@@ -138,3 +138,10 @@ def test_model_list_cases_and_predict_matrix() -> None:
     predicted = model("--kernel", "6.12", "--cases", "-", stdin=listed.stdout)
     assert predicted.returncode == 0
     assert len(predicted.stdout.splitlines()) == 5480
+
+
+def test_model_option_conflicts_are_usage_errors() -> None:
+    for args in (["--kernel", "6.1", "--json"], ["--kernel", "6.1", "--matrix", "--cases", "-"]):
+        result = model(*args, stdin="")
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert result.stderr.count("\n") == 1
