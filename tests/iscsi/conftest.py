@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from sgguard.iscsi.pdu import LoginRequest, LoginResponse, Pdu, PduFramer, decod
 from sgguard.iscsi.server import IscsiServer, ServerLimits
 from sgguard.iscsi.target import Target
 from sgguard.iscsi.text import encode_text
-from sgguard.target.backend import MemoryBackend
+from sgguard.target.backend import MemoryBackend, SliceBackend
 from sgguard.target.identity import Identity
 from sgguard.target.lu import LogicalUnit
 from sgguard.topology import GptPartitionSpec, build_gpt_image
@@ -226,7 +227,11 @@ class InProcess:
     thread: threading.Thread
     host: str
     port: int
-    backend: MemoryBackend
+    backend: MemoryBackend  # the whole disk; the LU sees blocks 1024..9215 of it
+
+    def outside_hash(self) -> str:
+        buf = bytes(self.backend.buffer)
+        return hashlib.sha256(buf[: 1024 * 512] + buf[(1024 + 8192) * 512 :]).hexdigest()
 
     def stop(self) -> None:
         fut = asyncio.run_coroutine_threadsafe(self.server.shutdown(2.0), self.loop)
@@ -236,8 +241,10 @@ class InProcess:
 
 
 def start_in_process(limits: ServerLimits | None = None, **group_kw: Any) -> InProcess:
-    backend = MemoryBackend(8192, 512)
-    lu = LogicalUnit(backend, Identity.for_slice(f"{PREFIX}:mem", "mem"))
+    backend = MemoryBackend(8192 + 2 * 1024, 512)
+    backend.buffer[:] = b"\xee" * len(backend.buffer)  # everything outside the slice
+    window = SliceBackend(backend, 1024 * 512, 8192 * 512)
+    lu = LogicalUnit(window, Identity.for_slice(f"{PREFIX}:mem", "mem"))
     group = PortalGroup([Target(f"{PREFIX}:mem", {0: lu})], **group_kw)
     loop = asyncio.new_event_loop()
     ready = threading.Event()

@@ -249,7 +249,7 @@ class Session:
     max_cmdsn: int = 0
     connection: Connection | None = None
     tasks: dict[int, Task] = field(default_factory=dict)
-    pending: dict[int, Pdu | None] = field(default_factory=dict)  # out-of-order commands
+    pending: dict[int, tuple[Pdu, bytes] | None] = field(default_factory=dict)  # out of order
     active: int = 0
     closed: bool = False
 
@@ -457,6 +457,7 @@ class Connection:
         self._text_pending: dict[int, tuple[int, bytes]] = {}  # ttt -> (itt, remaining text)
         self._text_request: bytearray = bytearray()
         self._close_reason = ""
+        self._header = b""  # the header of the PDU being handled (for a Reject)
         group.connections.add(self)
 
     # ---- caller API ----
@@ -664,6 +665,7 @@ class Connection:
     # ---- dispatch ----
 
     def _dispatch(self, pdu: Pdu, header: bytes) -> None:
+        self._header = header
         discovery = self.session is not None and self.session.discovery
         opcode = pdu.opcode
         if opcode not in _ALLOWED[(self.state, discovery)]:
@@ -707,9 +709,9 @@ class Connection:
             return
         if pdu.cmdsn in session.pending:
             return  # a duplicate of a command already waiting
-        self._consume(pdu.cmdsn, pdu)
+        self._consume(pdu.cmdsn, (pdu, header))
 
-    def _consume(self, cmdsn: int, pdu: Pdu | None) -> None:
+    def _consume(self, cmdsn: int, pdu: tuple[Pdu, bytes] | None) -> None:
         """Place a non-immediate command in CmdSN order and run what is ready."""
         session = self.session
         assert session is not None
@@ -718,7 +720,8 @@ class Connection:
             ready = session.pending.pop(session.exp_cmdsn)
             session.exp_cmdsn = (session.exp_cmdsn + 1) & 0xFFFFFFFF
             if ready is not None:
-                self._execute_ordered(ready, b"", immediate=False)
+                self._header = ready[1]
+                self._execute_ordered(ready[0], ready[1], immediate=False)
             if self.state is not ConnectionState.FULL_FEATURE:
                 return
 
@@ -1177,7 +1180,7 @@ class Connection:
         if pdu.ttt != ALL_ONES:
             pending = self._text_pending.pop(pdu.ttt, None)
             if pending is None:
-                self._reject_raw(encode_pdu(pdu)[0], RejectReason.INVALID_PDU_FIELD)
+                self._reject_raw(self._header, RejectReason.INVALID_PDU_FIELD)
                 return
             self._send_text(pdu.itt, pending[1])
             return
@@ -1185,7 +1188,7 @@ class Connection:
         if pdu.cont:
             if len(self._text_request) > 65536:
                 self._text_request.clear()
-                self._reject_raw(encode_pdu(pdu)[0], RejectReason.PROTOCOL_ERROR)
+                self._reject_raw(self._header, RejectReason.PROTOCOL_ERROR)
                 return
             exp, mx = self._window()
             self._send(
@@ -1204,7 +1207,7 @@ class Connection:
         try:
             pairs = decode_text(raw)
         except TextError:
-            self._reject_raw(encode_pdu(pdu)[0], RejectReason.PROTOCOL_ERROR)
+            self._reject_raw(self._header, RejectReason.PROTOCOL_ERROR)
             return
         reply: list[tuple[str, str]] = []
         other: list[tuple[str, str]] = []
@@ -1285,7 +1288,7 @@ class Connection:
         elif pdu.reason == LogoutReason.CLOSE_CONNECTION and pdu.cid != self.cid:
             result = LogoutResult.CID_NOT_FOUND
         elif pdu.reason not in (LogoutReason.CLOSE_SESSION, LogoutReason.CLOSE_CONNECTION):
-            self._reject_raw(encode_pdu(pdu)[0], RejectReason.INVALID_PDU_FIELD)
+            self._reject_raw(self._header, RejectReason.INVALID_PDU_FIELD)
             return
         exp, mx = session.window()
         self._send(
