@@ -378,10 +378,9 @@ def _qemu_probe(path: str) -> Json:
     try:
         dev = sgio.SgDevice(path, write=True)
     except OSError as exc:
-        return {
-            "exit": 1,
-            "calls": [{"ioctl": "open", "errno": sgio.errno_name_of(exc.errno or 0)}],
-        }
+        err = sgio.errno_name_of(exc.errno or 0)
+        return {"exit": 1, "calls": [{"ioctl": "open", "path": path, "ret": -1, "errno": err}]}
+    calls.append({"ioctl": "open", "path": path, "ret": dev.fd, "errno": None})
     with dev:
         r = dev.ioctl_case("SG_GET_VERSION_NUM")
         calls.append({"ioctl": "SG_GET_VERSION_NUM", "errno": r.errno_name, "ret": r.value})
@@ -398,14 +397,13 @@ def _eject_ioctl(path: str) -> Json:
     try:
         dev = sgio.SgDevice(path)
     except OSError as exc:
-        return {
-            "exit": 1,
-            "calls": [{"ioctl": "open", "errno": sgio.errno_name_of(exc.errno or 0)}],
-        }
+        err = sgio.errno_name_of(exc.errno or 0)
+        return {"exit": 1, "calls": [{"ioctl": "open", "path": path, "ret": -1, "errno": err}]}
+    opened = {"ioctl": "open", "path": path, "ret": dev.fd, "errno": None}
     with dev:
         r = dev.ioctl_case("CDROMEJECT")
     call = {"ioctl": "CDROMEJECT", "errno": r.errno_name, "ret": r.value}
-    return {"exit": 0 if r.errno_name is None else 1, "calls": [call]}
+    return {"exit": 0 if r.errno_name is None else 1, "calls": [opened, call]}
 
 
 _OWN_TOOLS: dict[str, Callable[[str], Json]] = {

@@ -187,7 +187,10 @@ def resolve_package(name: str) -> str:
     current = name
     while current not in seen:
         seen.add(current)
-        out = _run(["apt-cache", "depends", current], "resolve the kernel package")
+        try:
+            out = _run(["apt-cache", "depends", current], "resolve the kernel package")
+        except InputError as exc:
+            raise InputError(f"kernel package {current} not found by apt-cache ({exc})") from exc
         deps = [
             line.split(":", 1)[1].strip()
             for line in out.splitlines()

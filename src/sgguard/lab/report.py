@@ -196,7 +196,7 @@ def render_markdown(p: Profile, disagreements: list[Json] | None = None) -> str:
     for t in p.tools.values():
         lines.append(
             f"| {t['tool']} | {t['node']} | {t['user']} | {t['exit']} | {'yes' if t['works'] else 'no'} "
-            f"| {_refused(t)} | {' '.join(t.get('opened', []))} |"
+            f"| {_refused(t)} | {_opened(t)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -213,6 +213,11 @@ def _device(a: Json) -> str:
         sk = a.get("sense_key")
         return f"CHECK CONDITION (sense key {sk:#x})" if sk is not None else "CHECK CONDITION"
     return f"status {st}"
+
+
+def _opened(t: Json) -> str:
+    nodes: list[str] = t.get("opened_nodes") or t.get("opened") or []
+    return " ".join(nodes)
 
 
 def _refused(t: Json) -> str:
@@ -383,7 +388,7 @@ def render_html(p: Profile, disagreements: list[Json] | None = None) -> str:
         out.append(
             f"<tr{cls}><td>{esc(t['tool'])}</td><td>{esc(t['node'])}</td><td>{esc(t['user'])}</td>"
             f"<td><code>{esc(t['argv'])}</code></td><td>{t['exit']}</td><td>{'yes' if t['works'] else 'no'}</td>"
-            f"<td>{esc(_refused(t))}</td><td>{esc(' '.join(t.get('opened', [])))}</td></tr>"
+            f"<td>{esc(_refused(t))}</td><td>{esc(_opened(t))}</td></tr>"
         )
     out.append("</table></body></html>")
     return "\n".join(out) + "\n"

@@ -133,8 +133,8 @@ def run_lab(
     t0 = time.monotonic()
     run = LabRun(profile=profile)
     profile.mkdir(parents=True, exist_ok=True)
+    mods, mod_names = initramfs.build_modules(kernel, cache_dir)  # fails fast on a missing module
     base = initramfs.build_base(cache_dir)
-    mods, mod_names = initramfs.build_modules(kernel, cache_dir)
     run.timings["initramfs"] = round(time.monotonic() - t0, 3)
     layouts = disks_mod.lab_disks()
     plan = attacks_mod.plan_attacks(layouts)
@@ -254,10 +254,13 @@ def run_lab(
                         for d in layouts
                     ],
                     "unattributed_changes": stray,
+                    "guest_nodes": res.get("disks", {}),
+                    "guest_dm": res.get("dm", {}),
                 },
             )
         if "tools" in res:
-            _write_jsonl(profile / "tools.jsonl", tools.summarize(tool_plan, res["tools"]))
+            names = tools.node_names(res.get("disks", {}))
+            _write_jsonl(profile / "tools.jsonl", tools.summarize(tool_plan, res["tools"], names))
         run.timings["total"] = round(time.monotonic() - t0, 3)
         guest_t = res.get("timings", {})
         _write_json(

@@ -7,14 +7,15 @@ by sgguard's own code), each on the removable GPT disk's whole-disk node and on
 its first partition, as root (all capabilities) and as the unprivileged `lab`
 user (uid 1000, group disk, no capabilities). The guest runs each under
 `strace -f -e trace=ioctl`; `summarize` turns a run into a table row with the
-exit status and the first ioctl the kernel refused. Pure functions.
+exit status and the first ioctl the kernel refused; a run "works" when it exits 0
+and the kernel refused none of its ioctls. Pure functions.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["OWN_CODE", "TOOLS", "plan_tools", "summarize"]
+__all__ = ["OWN_CODE", "TOOLS", "node_names", "plan_tools", "summarize"]
 
 Json = dict[str, Any]
 
@@ -44,7 +45,9 @@ OWN_CODE = {
 NODES: tuple[tuple[str, str], ...] = (("disk", "disk:tools"), ("partition", "part:tools:1"))
 USERS: tuple[str, ...] = ("root", "user")
 
-_POLICY_ERRNOS = ("EPERM", "ENOTTY", "EACCES")
+# The pass-through policy's answers. EACCES is not among them: eject's BLKRRPART
+# needs CAP_SYS_ADMIN and fails after a successful eject.
+_POLICY_ERRNOS = ("EPERM", "ENOTTY")
 
 
 def plan_tools() -> list[Json]:
@@ -67,8 +70,25 @@ def plan_tools() -> list[Json]:
     return out
 
 
-def summarize(plan: list[Json], results: list[Json]) -> list[Json]:
-    """Rows: tool, node, user, exit status, works, the refused ioctls."""
+def node_names(disks: Json, role: str = "tools") -> dict[str, str]:
+    """Guest /dev paths of one disk -> `disk`, `partitionN`, `sg` (sd names vary per boot)."""
+    info = disks.get(role) or {}
+    block = info.get("block")
+    names: dict[str, str] = {}
+    if block:
+        names[f"/dev/{block}"] = "disk"
+        for part in info.get("partitions", []):
+            names[f"/dev/{part}"] = "partition" + part[len(block) :]
+    if info.get("sg"):
+        names[f"/dev/{info['sg']}"] = "sg"
+    return names
+
+
+def summarize(
+    plan: list[Json], results: list[Json], names: dict[str, str] | None = None
+) -> list[Json]:
+    """Rows: tool, node, user, exit status, works, the refused ioctls, the nodes opened."""
+    names = names or {}
     by_id = {r["id"]: r for r in results}
     rows: list[Json] = []
     for t in plan:
@@ -93,12 +113,14 @@ def summarize(plan: list[Json], results: list[Json]) -> list[Json]:
             {
                 **_head(t),
                 "exit": r["exit"],
-                "works": r["exit"] == 0,
+                # exit 0 is not enough: hdparm -I exits 0 after its SG_IO was refused
+                "works": r["exit"] == 0 and not refused,
                 "failing_ioctl": first["ioctl"] if first else None,
                 "failing_errno": first["errno"] if first else None,
                 "refused": sorted({f"{c['ioctl']}:{c['errno']}" for c in refused}),
                 "ioctl_count": len(calls),
                 "opened": opened,
+                "opened_nodes": [names.get(o, o) for o in opened],
                 "ioctls": [
                     f"{c['ioctl']}={c.get('ret')}{':' + c['errno'] if c.get('errno') else ''}"
                     for c in calls
