@@ -87,8 +87,8 @@ def test_read_32_variable_length() -> None:
 
 def test_read_10_reserved_bit_is_field_error() -> None:
     with pytest.raises(CdbError) as ei:
-        decode(h("28 00 00 00 00 00 20 00 01 00"))
-    assert (ei.value.byte, ei.value.bit) == (6, 5)
+        decode(h("28 00 00 00 00 00 80 00 01 00"))
+    assert (ei.value.byte, ei.value.bit) == (6, 7)
 
 
 def test_read_10_truncated() -> None:

@@ -1,4 +1,4 @@
-"""ASC/ASCQ names: the T10 list of additional sense codes (SPC-5 4.4.2.1, t10.org asc-num.txt).
+"""ASC/ASCQ names: the T10 list of additional sense codes (SPC-5, t10.org asc-num.txt).
 
 Owns the data behind `sgguard.scsi.sense.asc_name`: one entry per defined
 (ASC, ASCQ) pair with its T10 name, and the ranges whose ASCQ names a component

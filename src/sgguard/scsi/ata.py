@@ -1,13 +1,13 @@
 """ATA PASS-THROUGH (12/16/32): the taskfile, the ATA command it carries, its LBAs and effects.
 
-Owns the SAT-4 12.2 view of an ATA PASS-THROUGH CDB as an ATA taskfile
+Owns the SAT-4 view of an ATA PASS-THROUGH CDB as an ATA taskfile
 (`taskfile(obj)`: FEATURES, COUNT, LBA, DEVICE, COMMAND, with EXTEND choosing
 the 48-bit registers and DEVICE bits 3-0 giving LBA 27:24 of 28-bit commands),
 a table of ATA commands (ACS-4 names, what they can do, how they address
 LBAs: LBA28, LBA48, NCQ with the count in FEATURES, DATA SET MANAGEMENT ranges
 in the data-out, whole device for SECURITY ERASE UNIT and SANITIZE), and
 `ata_lba_ranges(obj, data_out)`. T_DIR/BYT_BLOK/T_LENGTH say how SCSI moves the
-data (SAT-4 12.2.2.4); `transfer_blocks` reports the length they name.
+data (SAT-4); `transfer_blocks` reports the length they name.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class AtaCommandDef:
 
 @dataclass(frozen=True, slots=True)
 class AtaTaskfile:
-    """The ATA registers an ATA PASS-THROUGH CDB loads (SAT-4 12.2)."""
+    """The ATA registers an ATA PASS-THROUGH CDB loads (SAT-4)."""
 
     command: int
     features: int

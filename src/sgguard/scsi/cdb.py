@@ -9,7 +9,7 @@ touches, from its CDB and, where the standard puts them there, its data-out).
 
 Reserved and obsolete bits must be zero; an error names the field and carries
 the field pointer (`CdbError.byte`, `CdbError.bit`) for ILLEGAL REQUEST /
-INVALID FIELD IN CDB sense data (SPC-5 4.4.2.4.2).
+INVALID FIELD IN CDB sense data (SPC-5).
 """
 
 from __future__ import annotations

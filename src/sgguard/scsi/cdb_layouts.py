@@ -147,7 +147,7 @@ __all__ = [
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class TestUnitReady(Cdb):
-    """SPC-5 6.47 TEST UNIT READY."""
+    """SPC-5 TEST UNIT READY."""
 
     __test__ = False  # not a pytest class
     operation_code: ClassVar[int] = const(8, 0x00)
@@ -158,7 +158,7 @@ class TestUnitReady(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class RequestSense(Cdb):
-    """SPC-5 6.39 REQUEST SENSE."""
+    """SPC-5 REQUEST SENSE."""
 
     operation_code: ClassVar[int] = const(8, 0x03)
     reserved_1: ClassVar[None] = reserved(7)
@@ -171,7 +171,7 @@ class RequestSense(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class Inquiry(Cdb):
-    """SPC-5 6.7 INQUIRY (byte 1 bit 1 is the obsolete CMDDT)."""
+    """SPC-5 INQUIRY (byte 1 bit 1 is the obsolete CMDDT)."""
 
     operation_code: ClassVar[int] = const(8, 0x12)
     reserved_1: ClassVar[None] = reserved(6)
@@ -185,7 +185,7 @@ class Inquiry(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class ModeSelect6(Cdb):
-    """SPC-5 6.11 MODE SELECT (6)."""
+    """SPC-5 MODE SELECT (6)."""
 
     operation_code: ClassVar[int] = const(8, 0x15)
     reserved_1: ClassVar[None] = reserved(3)
@@ -201,7 +201,7 @@ class ModeSelect6(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class ModeSelect10(Cdb):
-    """SPC-5 6.12 MODE SELECT (10)."""
+    """SPC-5 MODE SELECT (10)."""
 
     operation_code: ClassVar[int] = const(8, 0x55)
     reserved_1: ClassVar[None] = reserved(3)
@@ -217,7 +217,7 @@ class ModeSelect10(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class ModeSense6(Cdb):
-    """SPC-5 6.13 MODE SENSE (6)."""
+    """SPC-5 MODE SENSE (6)."""
 
     operation_code: ClassVar[int] = const(8, 0x1A)
     reserved_1: ClassVar[None] = reserved(4)
@@ -233,7 +233,7 @@ class ModeSense6(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class ModeSense10(Cdb):
-    """SPC-5 6.14 MODE SENSE (10)."""
+    """SPC-5 MODE SENSE (10)."""
 
     operation_code: ClassVar[int] = const(8, 0x5A)
     reserved_1: ClassVar[None] = reserved(3)
@@ -251,7 +251,7 @@ class ModeSense10(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class ReportLuns(Cdb):
-    """SPC-5 6.33 REPORT LUNS."""
+    """SPC-5 REPORT LUNS."""
 
     operation_code: ClassVar[int] = const(8, 0xA0)
     reserved_1: ClassVar[None] = reserved(8)
@@ -265,7 +265,7 @@ class ReportLuns(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class ReportSupportedOperationCodes(Cdb):
-    """SPC-5 6.35 REPORT SUPPORTED OPERATION CODES (MAINTENANCE IN, service action 0Ch)."""
+    """SPC-5 REPORT SUPPORTED OPERATION CODES (MAINTENANCE IN, service action 0Ch)."""
 
     operation_code: ClassVar[int] = const(8, 0xA3)
     reserved_1: ClassVar[None] = reserved(3)
@@ -283,7 +283,7 @@ class ReportSupportedOperationCodes(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class ReportSupportedTaskManagementFunctions(Cdb):
-    """SPC-5 6.36 REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS (MAINTENANCE IN, 0Dh)."""
+    """SPC-5 REPORT SUPPORTED TASK MANAGEMENT FUNCTIONS (MAINTENANCE IN, 0Dh)."""
 
     operation_code: ClassVar[int] = const(8, 0xA3)
     reserved_1: ClassVar[None] = reserved(3)
@@ -298,7 +298,7 @@ class ReportSupportedTaskManagementFunctions(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class PersistentReserveIn(Cdb):
-    """SPC-5 6.16 PERSISTENT RESERVE IN (service actions 00h-03h)."""
+    """SPC-5 PERSISTENT RESERVE IN (service actions 00h-03h)."""
 
     operation_code: ClassVar[int] = const(8, 0x5E)
     reserved_1: ClassVar[None] = reserved(3)
@@ -311,7 +311,7 @@ class PersistentReserveIn(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class PersistentReserveOut(Cdb):
-    """SPC-5 6.17 PERSISTENT RESERVE OUT (service actions 00h-08h)."""
+    """SPC-5 PERSISTENT RESERVE OUT (service actions 00h-08h)."""
 
     operation_code: ClassVar[int] = const(8, 0x5F)
     reserved_1: ClassVar[None] = reserved(3)
@@ -326,7 +326,7 @@ class PersistentReserveOut(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class Reserve6(Cdb):
-    """SPC-2 7.21 RESERVE (6) (obsolete in SPC-3 onwards; byte 1-4 fields obsolete)."""
+    """SPC-2 RESERVE (6) (obsolete in SPC-3 onwards; byte 1-4 fields obsolete)."""
 
     operation_code: ClassVar[int] = const(8, 0x16)
     obsolete_1: ClassVar[None] = reserved(32, "obsolete")
@@ -336,7 +336,7 @@ class Reserve6(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class Release6(Cdb):
-    """SPC-2 7.17 RELEASE (6) (obsolete in SPC-3 onwards)."""
+    """SPC-2 RELEASE (6) (obsolete in SPC-3 onwards)."""
 
     operation_code: ClassVar[int] = const(8, 0x17)
     obsolete_1: ClassVar[None] = reserved(32, "obsolete")
@@ -346,7 +346,7 @@ class Release6(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class Reserve10(Cdb):
-    """SPC-2 7.22 RESERVE (10)."""
+    """SPC-2 RESERVE (10)."""
 
     operation_code: ClassVar[int] = const(8, 0x56)
     reserved_1: ClassVar[None] = reserved(3)
@@ -364,7 +364,7 @@ class Reserve10(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class Release10(Cdb):
-    """SPC-2 7.18 RELEASE (10)."""
+    """SPC-2 RELEASE (10)."""
 
     operation_code: ClassVar[int] = const(8, 0x57)
     reserved_1: ClassVar[None] = reserved(3)
@@ -382,7 +382,7 @@ class Release10(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class WriteBuffer(Cdb):
-    """SPC-5 6.49 WRITE BUFFER (MODE 04h-07h, 0Dh-0Fh download microcode)."""
+    """SPC-5 WRITE BUFFER (MODE 04h-07h, 0Dh-0Fh download microcode)."""
 
     operation_code: ClassVar[int] = const(8, 0x3B)
     mode_specific: int = u(3)
@@ -396,7 +396,7 @@ class WriteBuffer(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class ReadBuffer10(Cdb):
-    """SPC-5 6.20 READ BUFFER (10)."""
+    """SPC-5 READ BUFFER (10)."""
 
     operation_code: ClassVar[int] = const(8, 0x3C)
     mode_specific: int = u(3)
@@ -410,7 +410,7 @@ class ReadBuffer10(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class SecurityProtocolIn(Cdb):
-    """SPC-5 6.40 SECURITY PROTOCOL IN."""
+    """SPC-5 SECURITY PROTOCOL IN."""
 
     operation_code: ClassVar[int] = const(8, 0xA2)
     security_protocol: int = u(8)
@@ -425,7 +425,7 @@ class SecurityProtocolIn(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class SecurityProtocolOut(Cdb):
-    """SPC-5 6.41 SECURITY PROTOCOL OUT."""
+    """SPC-5 SECURITY PROTOCOL OUT."""
 
     operation_code: ClassVar[int] = const(8, 0xB5)
     security_protocol: int = u(8)
@@ -437,27 +437,28 @@ class SecurityProtocolOut(Cdb):
     control: int = u(8)
 
 
-# ---- third-party copy (SPC-5 6.4, 6.5, 6.6 ...)
+# ---- third-party copy (SPC-5, 6.5, 6.6 ...)
 
 
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class ExtendedCopy(Cdb):
-    """SPC-4 6.4 EXTENDED COPY (LID1) (83h/00h) and SPC-5 EXTENDED COPY (83h/01h)."""
+    """SPC-4 EXTENDED COPY (LID1) (83h/00h) and SPC-5 EXTENDED COPY (83h/01h)."""
 
     operation_code: ClassVar[int] = const(8, 0x83)
     reserved_1: ClassVar[None] = reserved(3)
     service_action: int = u(5, choices=(0x00, 0x01))
     reserved_2: ClassVar[None] = reserved(64)
     parameter_list_length: int = u(32)
-    reserved_14: ClassVar[None] = reserved(8)
+    reserved_14: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class PopulateToken(Cdb):
-    """SBC-4 5.9 POPULATE TOKEN (83h/10h)."""
+    """SBC-4 POPULATE TOKEN (83h/10h)."""
 
     operation_code: ClassVar[int] = const(8, 0x83)
     reserved_1: ClassVar[None] = reserved(3)
@@ -465,15 +466,15 @@ class PopulateToken(Cdb):
     reserved_2: ClassVar[None] = reserved(32)
     list_identifier: int = u(32)
     parameter_list_length: int = u(32)
-    reserved_14: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_14: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class WriteUsingToken(Cdb):
-    """SBC-4 5.53 WRITE USING TOKEN (83h/11h)."""
+    """SBC-4 WRITE USING TOKEN (83h/11h)."""
 
     operation_code: ClassVar[int] = const(8, 0x83)
     reserved_1: ClassVar[None] = reserved(3)
@@ -481,15 +482,15 @@ class WriteUsingToken(Cdb):
     reserved_2: ClassVar[None] = reserved(32)
     list_identifier: int = u(32)
     parameter_list_length: int = u(32)
-    reserved_14: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_14: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class CopyOperationAbort(Cdb):
-    """SPC-5 6.3 COPY OPERATION ABORT (83h/1Ch)."""
+    """SPC-5 COPY OPERATION ABORT (83h/1Ch)."""
 
     operation_code: ClassVar[int] = const(8, 0x83)
     reserved_1: ClassVar[None] = reserved(3)
@@ -502,7 +503,7 @@ class CopyOperationAbort(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class ReceiveCopyLid1(Cdb):
-    """SPC-4 6.18-6.20 RECEIVE COPY STATUS/DATA/FAILURE DETAILS (LID1) (84h/00h, 01h, 04h)."""
+    """SPC-4-6.20 RECEIVE COPY STATUS/DATA/FAILURE DETAILS (LID1) (84h/00h, 01h, 04h)."""
 
     operation_code: ClassVar[int] = const(8, 0x84)
     reserved_1: ClassVar[None] = reserved(3)
@@ -549,7 +550,7 @@ class ReceiveCopyLid4(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class Read6(Cdb):
-    """SBC-4 (SBC-3 5.8) READ (6): TRANSFER LENGTH 0 means 256 blocks."""
+    """SBC-4 (SBC-3) READ (6): TRANSFER LENGTH 0 means 256 blocks."""
 
     operation_code: ClassVar[int] = const(8, 0x08)
     reserved_1: ClassVar[None] = reserved(3)
@@ -561,7 +562,7 @@ class Read6(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class Write6(Cdb):
-    """SBC-4 (SBC-3 5.32) WRITE (6): TRANSFER LENGTH 0 means 256 blocks."""
+    """SBC-4 (SBC-3) WRITE (6): TRANSFER LENGTH 0 means 256 blocks."""
 
     operation_code: ClassVar[int] = const(8, 0x0A)
     reserved_1: ClassVar[None] = reserved(3)
@@ -573,17 +574,18 @@ class Write6(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class Read10(Cdb):
-    """SBC-4 5.16 READ (10)."""
+    """SBC-4 READ (10)."""
 
     operation_code: ClassVar[int] = const(8, 0x28)
     rdprotect: int = u(3)
     dpo: bool = flag()
     fua: bool = flag()
     rarc: bool = flag()
-    obsolete_1: ClassVar[None] = reserved(2, "obsolete")
+    fua_nv: bool = flag(doc="SBC-3; obsolete in SBC-4")
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
     lba: int = u(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     transfer_length: int = u(16)
     control: int = u(8)
 
@@ -591,32 +593,33 @@ class Read10(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class Read12(Cdb):
-    """SBC-4 5.17 READ (12)."""
+    """SBC-4 READ (12)."""
 
     operation_code: ClassVar[int] = const(8, 0xA8)
     rdprotect: int = u(3)
     dpo: bool = flag()
     fua: bool = flag()
     rarc: bool = flag()
-    obsolete_1: ClassVar[None] = reserved(2, "obsolete")
+    fua_nv: bool = flag(doc="SBC-3; obsolete in SBC-4")
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
     lba: int = u(32)
     transfer_length: int = u(32)
-    reserved_10: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_10: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class Read16(Cdb):
-    """SBC-4 5.18 READ (16) (DLD2..DLD0: SBC-5 command duration limits)."""
+    """SBC-4 READ (16) (DLD2..DLD0: SBC-5 command duration limits)."""
 
     operation_code: ClassVar[int] = const(8, 0x88)
     rdprotect: int = u(3)
     dpo: bool = flag()
     fua: bool = flag()
     rarc: bool = flag()
-    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    fua_nv: bool = flag(doc="SBC-3; obsolete in SBC-4")
     dld2: bool = flag()
     lba: int = u(64)
     transfer_length: int = u(32)
@@ -629,20 +632,21 @@ class Read16(Cdb):
 @layout(32)
 @dataclass(frozen=True, slots=True)
 class Read32(Cdb):
-    """SBC-4 5.19 READ (32) (7Fh/0009h)."""
+    """SBC-4 READ (32) (7Fh/0009h)."""
 
     operation_code: ClassVar[int] = const(8, 0x7F)
     control: int = u(8)
     reserved_2: ClassVar[None] = reserved(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     additional_cdb_length: ClassVar[int] = const(8, 0x18)
     service_action: ClassVar[int] = const(16, 0x0009)
     rdprotect: int = u(3)
     dpo: bool = flag()
     fua: bool = flag()
     rarc: bool = flag()
-    obsolete_10: ClassVar[None] = reserved(2, "obsolete")
+    fua_nv: bool = flag(doc="SBC-3; obsolete in SBC-4")
+    obsolete_10: ClassVar[None] = reserved(1, "obsolete")
     reserved_11: ClassVar[None] = reserved(5)
     dld2: bool = flag()
     dld1: bool = flag()
@@ -657,17 +661,18 @@ class Read32(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class Write10(Cdb):
-    """SBC-4 5.40 WRITE (10)."""
+    """SBC-4 WRITE (10)."""
 
     operation_code: ClassVar[int] = const(8, 0x2A)
     wrprotect: int = u(3)
     dpo: bool = flag()
     fua: bool = flag()
     reserved_1: ClassVar[None] = reserved(1)
-    obsolete_1: ClassVar[None] = reserved(2, "obsolete")
+    fua_nv: bool = flag(doc="SBC-3; obsolete in SBC-4")
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
     lba: int = u(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     transfer_length: int = u(16)
     control: int = u(8)
 
@@ -675,32 +680,33 @@ class Write10(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class Write12(Cdb):
-    """SBC-4 5.41 WRITE (12)."""
+    """SBC-4 WRITE (12)."""
 
     operation_code: ClassVar[int] = const(8, 0xAA)
     wrprotect: int = u(3)
     dpo: bool = flag()
     fua: bool = flag()
     reserved_1: ClassVar[None] = reserved(1)
-    obsolete_1: ClassVar[None] = reserved(2, "obsolete")
+    fua_nv: bool = flag(doc="SBC-3; obsolete in SBC-4")
+    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
     lba: int = u(32)
     transfer_length: int = u(32)
-    reserved_10: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_10: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class Write16(Cdb):
-    """SBC-4 5.42 WRITE (16) (DLD2..DLD0: SBC-5 command duration limits)."""
+    """SBC-4 WRITE (16) (DLD2..DLD0: SBC-5 command duration limits)."""
 
     operation_code: ClassVar[int] = const(8, 0x8A)
     wrprotect: int = u(3)
     dpo: bool = flag()
     fua: bool = flag()
     reserved_1: ClassVar[None] = reserved(1)
-    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    fua_nv: bool = flag(doc="SBC-3; obsolete in SBC-4")
     dld2: bool = flag()
     lba: int = u(64)
     transfer_length: int = u(32)
@@ -713,20 +719,21 @@ class Write16(Cdb):
 @layout(32)
 @dataclass(frozen=True, slots=True)
 class Write32(Cdb):
-    """SBC-4 5.43 WRITE (32) (7Fh/000Bh)."""
+    """SBC-4 WRITE (32) (7Fh/000Bh)."""
 
     operation_code: ClassVar[int] = const(8, 0x7F)
     control: int = u(8)
     reserved_2: ClassVar[None] = reserved(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     additional_cdb_length: ClassVar[int] = const(8, 0x18)
     service_action: ClassVar[int] = const(16, 0x000B)
     wrprotect: int = u(3)
     dpo: bool = flag()
     fua: bool = flag()
     reserved_10: ClassVar[None] = reserved(1)
-    obsolete_10: ClassVar[None] = reserved(2, "obsolete")
+    fua_nv: bool = flag(doc="SBC-3; obsolete in SBC-4")
+    obsolete_10: ClassVar[None] = reserved(1, "obsolete")
     reserved_11: ClassVar[None] = reserved(5)
     dld2: bool = flag()
     dld1: bool = flag()
@@ -741,7 +748,7 @@ class Write32(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class WriteAndVerify10(Cdb):
-    """SBC-4 5.44 WRITE AND VERIFY (10)."""
+    """SBC-4 WRITE AND VERIFY (10)."""
 
     operation_code: ClassVar[int] = const(8, 0x2E)
     wrprotect: int = u(3)
@@ -750,8 +757,8 @@ class WriteAndVerify10(Cdb):
     bytchk: int = u(2)
     obsolete_1: ClassVar[None] = reserved(1, "obsolete")
     lba: int = u(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     transfer_length: int = u(16)
     control: int = u(8)
 
@@ -759,7 +766,7 @@ class WriteAndVerify10(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class WriteAndVerify12(Cdb):
-    """SBC-4 5.45 WRITE AND VERIFY (12)."""
+    """SBC-4 WRITE AND VERIFY (12)."""
 
     operation_code: ClassVar[int] = const(8, 0xAE)
     wrprotect: int = u(3)
@@ -769,15 +776,15 @@ class WriteAndVerify12(Cdb):
     obsolete_1: ClassVar[None] = reserved(1, "obsolete")
     lba: int = u(32)
     transfer_length: int = u(32)
-    reserved_10: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_10: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class WriteAndVerify16(Cdb):
-    """SBC-4 5.46 WRITE AND VERIFY (16)."""
+    """SBC-4 WRITE AND VERIFY (16)."""
 
     operation_code: ClassVar[int] = const(8, 0x8E)
     wrprotect: int = u(3)
@@ -787,21 +794,21 @@ class WriteAndVerify16(Cdb):
     reserved_1b: ClassVar[None] = reserved(1)
     lba: int = u(64)
     transfer_length: int = u(32)
-    reserved_14: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_14: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(32)
 @dataclass(frozen=True, slots=True)
 class WriteAndVerify32(Cdb):
-    """SBC-4 5.47 WRITE AND VERIFY (32) (7Fh/000Ch)."""
+    """SBC-4 WRITE AND VERIFY (32) (7Fh/000Ch)."""
 
     operation_code: ClassVar[int] = const(8, 0x7F)
     control: int = u(8)
     reserved_2: ClassVar[None] = reserved(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     additional_cdb_length: ClassVar[int] = const(8, 0x18)
     service_action: ClassVar[int] = const(16, 0x000C)
     wrprotect: int = u(3)
@@ -820,7 +827,7 @@ class WriteAndVerify32(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class Verify10(Cdb):
-    """SBC-4 5.34 VERIFY (10)."""
+    """SBC-4 VERIFY (10)."""
 
     operation_code: ClassVar[int] = const(8, 0x2F)
     vrprotect: int = u(3)
@@ -829,8 +836,8 @@ class Verify10(Cdb):
     bytchk: int = u(2)
     obsolete_1: ClassVar[None] = reserved(1, "obsolete")
     lba: int = u(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     verification_length: int = u(16)
     control: int = u(8)
 
@@ -838,7 +845,7 @@ class Verify10(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class Verify12(Cdb):
-    """SBC-4 5.35 VERIFY (12)."""
+    """SBC-4 VERIFY (12)."""
 
     operation_code: ClassVar[int] = const(8, 0xAF)
     vrprotect: int = u(3)
@@ -848,15 +855,15 @@ class Verify12(Cdb):
     obsolete_1: ClassVar[None] = reserved(1, "obsolete")
     lba: int = u(32)
     verification_length: int = u(32)
-    reserved_10: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_10: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class Verify16(Cdb):
-    """SBC-4 5.36 VERIFY (16)."""
+    """SBC-4 VERIFY (16)."""
 
     operation_code: ClassVar[int] = const(8, 0x8F)
     vrprotect: int = u(3)
@@ -866,21 +873,21 @@ class Verify16(Cdb):
     reserved_1b: ClassVar[None] = reserved(1)
     lba: int = u(64)
     verification_length: int = u(32)
-    reserved_14: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_14: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(32)
 @dataclass(frozen=True, slots=True)
 class Verify32(Cdb):
-    """SBC-4 5.37 VERIFY (32) (7Fh/000Ah)."""
+    """SBC-4 VERIFY (32) (7Fh/000Ah)."""
 
     operation_code: ClassVar[int] = const(8, 0x7F)
     control: int = u(8)
     reserved_2: ClassVar[None] = reserved(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     additional_cdb_length: ClassVar[int] = const(8, 0x18)
     service_action: ClassVar[int] = const(16, 0x000A)
     vrprotect: int = u(3)
@@ -899,17 +906,18 @@ class Verify32(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class WriteSame10(Cdb):
-    """SBC-4 5.48 WRITE SAME (10): NUMBER OF LOGICAL BLOCKS 0 means to the last LBA."""
+    """SBC-4 WRITE SAME (10): NUMBER OF LOGICAL BLOCKS 0 means to the last LBA."""
 
     operation_code: ClassVar[int] = const(8, 0x41)
     wrprotect: int = u(3)
     anchor: bool = flag()
     unmap: bool = flag()
-    obsolete_1: ClassVar[None] = reserved(2, "obsolete (PBDATA, LBDATA)")
+    pbdata: bool = flag(doc="SBC-3; obsolete in SBC-4")
+    lbdata: bool = flag(doc="SBC-3; obsolete in SBC-4")
     reserved_1: ClassVar[None] = reserved(1)
     lba: int = u(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     number_of_logical_blocks: int = u(16)
     control: int = u(8)
 
@@ -917,37 +925,39 @@ class WriteSame10(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class WriteSame16(Cdb):
-    """SBC-4 5.49 WRITE SAME (16): NUMBER OF LOGICAL BLOCKS 0 means to the last LBA."""
+    """SBC-4 WRITE SAME (16): NUMBER OF LOGICAL BLOCKS 0 means to the last LBA."""
 
     operation_code: ClassVar[int] = const(8, 0x93)
     wrprotect: int = u(3)
     anchor: bool = flag()
     unmap: bool = flag()
-    obsolete_1: ClassVar[None] = reserved(2, "obsolete (PBDATA, LBDATA)")
+    pbdata: bool = flag(doc="SBC-3; obsolete in SBC-4")
+    lbdata: bool = flag(doc="SBC-3; obsolete in SBC-4")
     ndob: bool = flag()
     lba: int = u(64)
     number_of_logical_blocks: int = u(32)
-    reserved_14: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_14: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(32)
 @dataclass(frozen=True, slots=True)
 class WriteSame32(Cdb):
-    """SBC-4 5.50 WRITE SAME (32) (7Fh/000Dh)."""
+    """SBC-4 WRITE SAME (32) (7Fh/000Dh)."""
 
     operation_code: ClassVar[int] = const(8, 0x7F)
     control: int = u(8)
     reserved_2: ClassVar[None] = reserved(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     additional_cdb_length: ClassVar[int] = const(8, 0x18)
     service_action: ClassVar[int] = const(16, 0x000D)
     wrprotect: int = u(3)
     anchor: bool = flag()
     unmap: bool = flag()
-    obsolete_10: ClassVar[None] = reserved(2, "obsolete (PBDATA, LBDATA)")
+    pbdata: bool = flag(doc="SBC-3; obsolete in SBC-4")
+    lbdata: bool = flag(doc="SBC-3; obsolete in SBC-4")
     ndob: bool = flag()
     reserved_11: ClassVar[None] = reserved(8)
     lba: int = u(64)
@@ -960,14 +970,14 @@ class WriteSame32(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class Unmap(Cdb):
-    """SBC-4 5.32 UNMAP: the LBAs are in the parameter list's block descriptors."""
+    """SBC-4 UNMAP: the LBAs are in the parameter list's block descriptors."""
 
     operation_code: ClassVar[int] = const(8, 0x42)
     reserved_1: ClassVar[None] = reserved(7)
     anchor: bool = flag()
     reserved_2: ClassVar[None] = reserved(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     parameter_list_length: int = u(16)
     control: int = u(8)
 
@@ -975,16 +985,16 @@ class Unmap(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class SynchronizeCache10(Cdb):
-    """SBC-4 5.30 SYNCHRONIZE CACHE (10): NUMBER OF LOGICAL BLOCKS 0 means to the last LBA."""
+    """SBC-4 SYNCHRONIZE CACHE (10): NUMBER OF LOGICAL BLOCKS 0 means to the last LBA."""
 
     operation_code: ClassVar[int] = const(8, 0x35)
     reserved_1: ClassVar[None] = reserved(5)
-    obsolete_1: ClassVar[None] = reserved(1, "obsolete (SYNC_NV)")
+    sync_nv: bool = flag(doc="SBC-3; obsolete in SBC-4")
     immed: bool = flag()
     obsolete_1b: ClassVar[None] = reserved(1, "obsolete")
     lba: int = u(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     number_of_logical_blocks: int = u(16)
     control: int = u(8)
 
@@ -992,32 +1002,32 @@ class SynchronizeCache10(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class SynchronizeCache16(Cdb):
-    """SBC-4 5.31 SYNCHRONIZE CACHE (16)."""
+    """SBC-4 SYNCHRONIZE CACHE (16)."""
 
     operation_code: ClassVar[int] = const(8, 0x91)
     reserved_1: ClassVar[None] = reserved(5)
-    obsolete_1: ClassVar[None] = reserved(1, "obsolete (SYNC_NV)")
+    sync_nv: bool = flag(doc="SBC-3; obsolete in SBC-4")
     immed: bool = flag()
     reserved_1b: ClassVar[None] = reserved(1)
     lba: int = u(64)
     number_of_logical_blocks: int = u(32)
-    reserved_14: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_14: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class PreFetch10(Cdb):
-    """SBC-4 5.11 PRE-FETCH (10): PREFETCH LENGTH 0 means to the last LBA."""
+    """SBC-4 PRE-FETCH (10): PREFETCH LENGTH 0 means to the last LBA."""
 
     operation_code: ClassVar[int] = const(8, 0x34)
     reserved_1: ClassVar[None] = reserved(6)
     immed: bool = flag()
     obsolete_1: ClassVar[None] = reserved(1, "obsolete")
     lba: int = u(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     prefetch_length: int = u(16)
     control: int = u(8)
 
@@ -1025,7 +1035,7 @@ class PreFetch10(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class PreFetch16(Cdb):
-    """SBC-4 5.12 PRE-FETCH (16)."""
+    """SBC-4 PRE-FETCH (16)."""
 
     operation_code: ClassVar[int] = const(8, 0x90)
     reserved_1: ClassVar[None] = reserved(6)
@@ -1033,15 +1043,15 @@ class PreFetch16(Cdb):
     reserved_1b: ClassVar[None] = reserved(1)
     lba: int = u(64)
     prefetch_length: int = u(32)
-    reserved_14: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_14: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class ReadCapacity10(Cdb):
-    """SBC-4 5.20 READ CAPACITY (10) (LBA and PMI are obsolete in SBC-4, kept for SBC-3)."""
+    """SBC-4 READ CAPACITY (10) (LBA and PMI are obsolete in SBC-4, kept for SBC-3)."""
 
     operation_code: ClassVar[int] = const(8, 0x25)
     reserved_1: ClassVar[None] = reserved(7)
@@ -1056,7 +1066,7 @@ class ReadCapacity10(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class ReadCapacity16(Cdb):
-    """SBC-4 5.21 READ CAPACITY (16) (SERVICE ACTION IN (16) 9Eh/10h)."""
+    """SBC-4 READ CAPACITY (16) (SERVICE ACTION IN (16) 9Eh/10h)."""
 
     operation_code: ClassVar[int] = const(8, 0x9E)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1071,7 +1081,7 @@ class ReadCapacity16(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class GetLbaStatus16(Cdb):
-    """SBC-4 5.7 GET LBA STATUS (16) (9Eh/12h)."""
+    """SBC-4 GET LBA STATUS (16) (9Eh/12h)."""
 
     operation_code: ClassVar[int] = const(8, 0x9E)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1085,7 +1095,7 @@ class GetLbaStatus16(Cdb):
 @layout(32)
 @dataclass(frozen=True, slots=True)
 class GetLbaStatus32(Cdb):
-    """SBC-4 5.8 GET LBA STATUS (32) (7Fh/0012h)."""
+    """SBC-4 GET LBA STATUS (32) (7Fh/0012h)."""
 
     operation_code: ClassVar[int] = const(8, 0x7F)
     control: int = u(8)
@@ -1103,27 +1113,27 @@ class GetLbaStatus32(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class CompareAndWrite(Cdb):
-    """SBC-4 5.3 COMPARE AND WRITE: data-out holds NUMBER OF LOGICAL BLOCKS twice."""
+    """SBC-4 COMPARE AND WRITE: data-out holds NUMBER OF LOGICAL BLOCKS twice."""
 
     operation_code: ClassVar[int] = const(8, 0x89)
     wrprotect: int = u(3)
     dpo: bool = flag()
     fua: bool = flag()
     reserved_1: ClassVar[None] = reserved(1)
-    obsolete_1: ClassVar[None] = reserved(1, "obsolete")
+    fua_nv: bool = flag(doc="SBC-3; obsolete in SBC-4")
     reserved_1b: ClassVar[None] = reserved(1)
     lba: int = u(64)
     reserved_10: ClassVar[None] = reserved(24)
     number_of_logical_blocks: int = u(8)
-    reserved_14: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_14: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class OrWrite16(Cdb):
-    """SBC-4 5.9 ORWRITE (16)."""
+    """SBC-4 ORWRITE (16)."""
 
     operation_code: ClassVar[int] = const(8, 0x8B)
     orprotect: int = u(3)
@@ -1134,15 +1144,15 @@ class OrWrite16(Cdb):
     reserved_1b: ClassVar[None] = reserved(1)
     lba: int = u(64)
     transfer_length: int = u(32)
-    reserved_14: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_14: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(32)
 @dataclass(frozen=True, slots=True)
 class OrWrite32(Cdb):
-    """SBC-4 5.10 ORWRITE (32) (7Fh/000Eh)."""
+    """SBC-4 ORWRITE (32) (7Fh/000Eh)."""
 
     operation_code: ClassVar[int] = const(8, 0x7F)
     control: int = u(8)
@@ -1151,8 +1161,8 @@ class OrWrite32(Cdb):
     reserved_3: ClassVar[None] = reserved(4)
     previous_generation_processing: int = u(4)
     reserved_4: ClassVar[None] = reserved(16)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     additional_cdb_length: ClassVar[int] = const(8, 0x18)
     service_action: ClassVar[int] = const(16, 0x000E)
     orprotect: int = u(3)
@@ -1171,7 +1181,7 @@ class OrWrite32(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class StartStopUnit(Cdb):
-    """SBC-4 5.27 START STOP UNIT."""
+    """SBC-4 START STOP UNIT."""
 
     operation_code: ClassVar[int] = const(8, 0x1B)
     reserved_1: ClassVar[None] = reserved(7)
@@ -1190,7 +1200,7 @@ class StartStopUnit(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class PreventAllowMediumRemoval(Cdb):
-    """SBC-4 5.13 / SPC-5 PREVENT ALLOW MEDIUM REMOVAL."""
+    """SBC-4 / SPC-5 PREVENT ALLOW MEDIUM REMOVAL."""
 
     operation_code: ClassVar[int] = const(8, 0x1E)
     reserved_1: ClassVar[None] = reserved(24)
@@ -1202,7 +1212,7 @@ class PreventAllowMediumRemoval(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class FormatUnit(Cdb):
-    """SBC-4 5.4 FORMAT UNIT: writes (and may erase) the whole medium."""
+    """SBC-4 FORMAT UNIT: writes (and may erase) the whole medium."""
 
     operation_code: ClassVar[int] = const(8, 0x04)
     fmtpinfo: int = u(2)
@@ -1220,11 +1230,11 @@ class FormatUnit(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class Sanitize(Cdb):
-    """SBC-4 5.26 SANITIZE (48h, service actions 01h-03h, 1Fh)."""
+    """SBC-4 SANITIZE (48h, service actions 01h-03h, 1Fh)."""
 
     operation_code: ClassVar[int] = const(8, 0x48)
     immed: bool = flag()
-    reserved_1: ClassVar[None] = reserved(1)
+    znr: bool = flag()
     ause: bool = flag()
     service_action: int = u(5, choices=(0x01, 0x02, 0x03, 0x1F))
     reserved_2: ClassVar[None] = reserved(40)
@@ -1235,7 +1245,7 @@ class Sanitize(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class WriteLong10(Cdb):
-    """SBC-4 5.51 WRITE LONG (10)."""
+    """SBC-4 WRITE LONG (10)."""
 
     operation_code: ClassVar[int] = const(8, 0x3F)
     cor_dis: bool = flag()
@@ -1252,7 +1262,7 @@ class WriteLong10(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class WriteLong16(Cdb):
-    """SBC-4 5.52 WRITE LONG (16) (SERVICE ACTION OUT (16) 9Fh/11h)."""
+    """SBC-4 WRITE LONG (16) (SERVICE ACTION OUT (16) 9Fh/11h)."""
 
     operation_code: ClassVar[int] = const(8, 0x9F)
     cor_dis: bool = flag()
@@ -1272,7 +1282,7 @@ class WriteLong16(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class AtaPassThrough12(Cdb):
-    """SAT-4 12.2.3 ATA PASS-THROUGH (12) (A1h): an LBA28 taskfile."""
+    """SAT-4 ATA PASS-THROUGH (12) (A1h): an LBA28 taskfile."""
 
     operation_code: ClassVar[int] = const(8, 0xA1)
     obsolete_1: ClassVar[None] = reserved(3, "obsolete (MULTIPLE_COUNT)")
@@ -1298,7 +1308,7 @@ class AtaPassThrough12(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class AtaPassThrough16(Cdb):
-    """SAT-4 12.2.4 ATA PASS-THROUGH (16) (85h): EXTEND selects the LBA48 taskfile."""
+    """SAT-4 ATA PASS-THROUGH (16) (85h): EXTEND selects the LBA48 taskfile."""
 
     operation_code: ClassVar[int] = const(8, 0x85)
     obsolete_1: ClassVar[None] = reserved(3, "obsolete (MULTIPLE_COUNT)")
@@ -1328,7 +1338,7 @@ class AtaPassThrough16(Cdb):
 @layout(32)
 @dataclass(frozen=True, slots=True)
 class AtaPassThrough32(Cdb):
-    """SAT-4 12.2.2 ATA PASS-THROUGH (32) (7Fh/1FF0h): LBA48 taskfile, auxiliary and ICC."""
+    """SAT-4 ATA PASS-THROUGH (32) (7Fh/1FF0h): LBA48 taskfile, auxiliary and ICC."""
 
     operation_code: ClassVar[int] = const(8, 0x7F)
     control: int = u(8)
@@ -1361,7 +1371,7 @@ class AtaPassThrough32(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class ReceiveDiagnosticResults(Cdb):
-    """SPC-5 6.32 RECEIVE DIAGNOSTIC RESULTS."""
+    """SPC-5 RECEIVE DIAGNOSTIC RESULTS."""
 
     operation_code: ClassVar[int] = const(8, 0x1C)
     reserved_1: ClassVar[None] = reserved(7)
@@ -1374,7 +1384,7 @@ class ReceiveDiagnosticResults(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class SendDiagnostic(Cdb):
-    """SPC-5 6.42 SEND DIAGNOSTIC."""
+    """SPC-5 SEND DIAGNOSTIC."""
 
     operation_code: ClassVar[int] = const(8, 0x1D)
     self_test_code: int = u(3)
@@ -1391,7 +1401,7 @@ class SendDiagnostic(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class LogSelect(Cdb):
-    """SPC-5 6.8 LOG SELECT."""
+    """SPC-5 LOG SELECT."""
 
     operation_code: ClassVar[int] = const(8, 0x4C)
     reserved_1: ClassVar[None] = reserved(6)
@@ -1408,11 +1418,11 @@ class LogSelect(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class LogSense(Cdb):
-    """SPC-5 6.9 LOG SENSE (byte 1 bit 1 is the obsolete PPC)."""
+    """SPC-5 LOG SENSE (byte 1 bit 1 is the obsolete PPC)."""
 
     operation_code: ClassVar[int] = const(8, 0x4D)
     reserved_1: ClassVar[None] = reserved(6)
-    obsolete_1: ClassVar[None] = reserved(1, "obsolete (PPC)")
+    ppc: bool = flag(doc="obsolete in SPC-5")
     sp: bool = flag()
     pc: int = u(2)
     page_code: int = u(6)
@@ -1426,7 +1436,7 @@ class LogSense(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class ReadBuffer16(Cdb):
-    """SPC-5 6.21 READ BUFFER (16)."""
+    """SPC-5 READ BUFFER (16)."""
 
     operation_code: ClassVar[int] = const(8, 0x9B)
     mode_specific: int = u(3)
@@ -1440,7 +1450,7 @@ class ReadBuffer16(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class ReadAttribute(Cdb):
-    """SPC-5 6.18 READ ATTRIBUTE (the service action is a field, not a dispatch key)."""
+    """SPC-5 READ ATTRIBUTE (the service action is a field, not a dispatch key)."""
 
     operation_code: ClassVar[int] = const(8, 0x8C)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1459,7 +1469,7 @@ class ReadAttribute(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class WriteAttribute(Cdb):
-    """SPC-5 6.50 WRITE ATTRIBUTE."""
+    """SPC-5 WRITE ATTRIBUTE."""
 
     operation_code: ClassVar[int] = const(8, 0x8D)
     reserved_1: ClassVar[None] = reserved(7)
@@ -1477,7 +1487,7 @@ class WriteAttribute(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class ReportTargetPortGroups(Cdb):
-    """SPC-5 6.38 REPORT TARGET PORT GROUPS (MAINTENANCE IN, 0Ah)."""
+    """SPC-5 REPORT TARGET PORT GROUPS (MAINTENANCE IN, 0Ah)."""
 
     operation_code: ClassVar[int] = const(8, 0xA3)
     parameter_data_format: int = u(3)
@@ -1491,7 +1501,7 @@ class ReportTargetPortGroups(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class ReportIdentifyingInformation(Cdb):
-    """SPC-5 6.31 REPORT IDENTIFYING INFORMATION (MAINTENANCE IN, 05h)."""
+    """SPC-5 REPORT IDENTIFYING INFORMATION (MAINTENANCE IN, 05h)."""
 
     operation_code: ClassVar[int] = const(8, 0xA3)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1506,7 +1516,7 @@ class ReportIdentifyingInformation(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class SetIdentifyingInformation(Cdb):
-    """SPC-5 6.44 SET IDENTIFYING INFORMATION (MAINTENANCE OUT, 06h)."""
+    """SPC-5 SET IDENTIFYING INFORMATION (MAINTENANCE OUT, 06h)."""
 
     operation_code: ClassVar[int] = const(8, 0xA4)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1521,7 +1531,7 @@ class SetIdentifyingInformation(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class ReportPriority(Cdb):
-    """SPC-5 6.34 REPORT PRIORITY (MAINTENANCE IN, 0Eh)."""
+    """SPC-5 REPORT PRIORITY (MAINTENANCE IN, 0Eh)."""
 
     operation_code: ClassVar[int] = const(8, 0xA3)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1536,7 +1546,7 @@ class ReportPriority(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class SetPriority(Cdb):
-    """SPC-5 6.45 SET PRIORITY (MAINTENANCE OUT, 0Eh)."""
+    """SPC-5 SET PRIORITY (MAINTENANCE OUT, 0Eh)."""
 
     operation_code: ClassVar[int] = const(8, 0xA4)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1589,7 +1599,7 @@ class MaintenanceOut(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class ManagementProtocolIn(Cdb):
-    """SPC-5 6.10 MANAGEMENT PROTOCOL IN (MAINTENANCE IN, 10h)."""
+    """SPC-5 MANAGEMENT PROTOCOL IN (MAINTENANCE IN, 10h)."""
 
     operation_code: ClassVar[int] = const(8, 0xA3)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1605,7 +1615,7 @@ class ManagementProtocolIn(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class ManagementProtocolOut(Cdb):
-    """SPC-5 6.11 MANAGEMENT PROTOCOL OUT (MAINTENANCE OUT, 10h)."""
+    """SPC-5 MANAGEMENT PROTOCOL OUT (MAINTENANCE OUT, 10h)."""
 
     operation_code: ClassVar[int] = const(8, 0xA4)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1621,7 +1631,7 @@ class ManagementProtocolOut(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class ReadMediaSerialNumber(Cdb):
-    """SPC-5 6.22 READ MEDIA SERIAL NUMBER (SERVICE ACTION IN (12), 01h)."""
+    """SPC-5 READ MEDIA SERIAL NUMBER (SERVICE ACTION IN (12), 01h)."""
 
     operation_code: ClassVar[int] = const(8, 0xAB)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1649,7 +1659,7 @@ class AccessControl(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class Copy(Cdb):
-    """SPC-2 7.3 COPY (obsolete): the copy is described in the parameter list."""
+    """SPC-2 COPY (obsolete): the copy is described in the parameter list."""
 
     operation_code: ClassVar[int] = const(8, 0x18)
     reserved_1: ClassVar[None] = reserved(7)
@@ -1661,7 +1671,7 @@ class Copy(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class Compare(Cdb):
-    """SPC-2 7.2 COMPARE (obsolete)."""
+    """SPC-2 COMPARE (obsolete)."""
 
     operation_code: ClassVar[int] = const(8, 0x39)
     reserved_1: ClassVar[None] = reserved(7)
@@ -1674,7 +1684,7 @@ class Compare(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class CopyAndVerify(Cdb):
-    """SPC-2 7.4 COPY AND VERIFY (obsolete)."""
+    """SPC-2 COPY AND VERIFY (obsolete)."""
 
     operation_code: ClassVar[int] = const(8, 0x3A)
     reserved_1: ClassVar[None] = reserved(6)
@@ -1688,7 +1698,7 @@ class CopyAndVerify(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class ChangeDefinition(Cdb):
-    """SPC-2 7.1 CHANGE DEFINITION (obsolete)."""
+    """SPC-2 CHANGE DEFINITION (obsolete)."""
 
     operation_code: ClassVar[int] = const(8, 0x40)
     reserved_1: ClassVar[None] = reserved(15)
@@ -1718,7 +1728,7 @@ class ServiceAction16(Cdb):
 @layout(6)
 @dataclass(frozen=True, slots=True)
 class ReassignBlocks(Cdb):
-    """SBC-4 5.24 REASSIGN BLOCKS: the LBAs are in the parameter list's defect list."""
+    """SBC-4 REASSIGN BLOCKS: the LBAs are in the parameter list's defect list."""
 
     operation_code: ClassVar[int] = const(8, 0x07)
     reserved_1: ClassVar[None] = reserved(6)
@@ -1791,7 +1801,7 @@ class SearchData12(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class LockUnlockCache10(Cdb):
-    """SBC-3 5.6 LOCK UNLOCK CACHE (10) (obsolete in SBC-4)."""
+    """SBC-3 LOCK UNLOCK CACHE (10) (obsolete in SBC-4)."""
 
     operation_code: ClassVar[int] = const(8, 0x36)
     reserved_1: ClassVar[None] = reserved(6)
@@ -1806,7 +1816,7 @@ class LockUnlockCache10(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class LockUnlockCache16(Cdb):
-    """SBC-3 5.7 LOCK UNLOCK CACHE (16) (obsolete in SBC-4)."""
+    """SBC-3 LOCK UNLOCK CACHE (16) (obsolete in SBC-4)."""
 
     operation_code: ClassVar[int] = const(8, 0x92)
     reserved_1: ClassVar[None] = reserved(6)
@@ -1821,7 +1831,7 @@ class LockUnlockCache16(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class ReadDefectData10(Cdb):
-    """SBC-4 5.22 READ DEFECT DATA (10)."""
+    """SBC-4 READ DEFECT DATA (10)."""
 
     operation_code: ClassVar[int] = const(8, 0x37)
     reserved_1: ClassVar[None] = reserved(11)
@@ -1836,7 +1846,7 @@ class ReadDefectData10(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class ReadDefectData12(Cdb):
-    """SBC-4 5.23 READ DEFECT DATA (12)."""
+    """SBC-4 READ DEFECT DATA (12)."""
 
     operation_code: ClassVar[int] = const(8, 0xB7)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1852,7 +1862,7 @@ class ReadDefectData12(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class ReadLong10(Cdb):
-    """SBC-3 5.13 READ LONG (10) (obsolete in SBC-4)."""
+    """SBC-3 READ LONG (10) (obsolete in SBC-4)."""
 
     operation_code: ClassVar[int] = const(8, 0x3E)
     reserved_1: ClassVar[None] = reserved(5)
@@ -1868,7 +1878,7 @@ class ReadLong10(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class ReadLong16(Cdb):
-    """SBC-3 5.14 READ LONG (16) (SERVICE ACTION IN (16) 9Eh/11h; obsolete in SBC-4)."""
+    """SBC-3 READ LONG (16) (SERVICE ACTION IN (16) 9Eh/11h; obsolete in SBC-4)."""
 
     operation_code: ClassVar[int] = const(8, 0x9E)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1885,7 +1895,7 @@ class ReadLong16(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class ReportReferrals(Cdb):
-    """SBC-4 5.25 REPORT REFERRALS (9Eh/13h)."""
+    """SBC-4 REPORT REFERRALS (9Eh/13h)."""
 
     operation_code: ClassVar[int] = const(8, 0x9E)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1900,15 +1910,13 @@ class ReportReferrals(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class StreamControl(Cdb):
-    """SBC-4 5.29 STREAM CONTROL (9Eh/14h)."""
+    """SBC-4 STREAM CONTROL (9Eh/14h)."""
 
     operation_code: ClassVar[int] = const(8, 0x9E)
-    reserved_1: ClassVar[None] = reserved(3)
-    service_action: ClassVar[int] = const(5, 0x14)
-    reserved_2: ClassVar[None] = reserved(2)
+    reserved_1: ClassVar[None] = reserved(1)
     str_ctl: int = u(2)
-    reserved_2b: ClassVar[None] = reserved(4)
-    reserved_3: ClassVar[None] = reserved(8)
+    service_action: ClassVar[int] = const(5, 0x14)
+    reserved_2: ClassVar[None] = reserved(16)
     str_id: int = u(16)
     reserved_6: ClassVar[None] = reserved(32)
     allocation_length: int = u(32)
@@ -1919,7 +1927,7 @@ class StreamControl(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class BackgroundControl(Cdb):
-    """SBC-4 5.2 BACKGROUND CONTROL (9Eh/15h)."""
+    """SBC-4 BACKGROUND CONTROL (9Eh/15h)."""
 
     operation_code: ClassVar[int] = const(8, 0x9E)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1934,7 +1942,7 @@ class BackgroundControl(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class GetStreamStatus(Cdb):
-    """SBC-4 5.6 GET STREAM STATUS (9Eh/16h)."""
+    """SBC-4 GET STREAM STATUS (9Eh/16h)."""
 
     operation_code: ClassVar[int] = const(8, 0x9E)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1950,7 +1958,7 @@ class GetStreamStatus(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class GetPhysicalElementStatus(Cdb):
-    """SBC-4 5.5 GET PHYSICAL ELEMENT STATUS (9Eh/17h)."""
+    """SBC-4 GET PHYSICAL ELEMENT STATUS (9Eh/17h)."""
 
     operation_code: ClassVar[int] = const(8, 0x9E)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1967,7 +1975,7 @@ class GetPhysicalElementStatus(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class RemoveElementAndTruncate(Cdb):
-    """SBC-4 5.25 REMOVE ELEMENT AND TRUNCATE (9Eh/18h): reduces the capacity."""
+    """SBC-4 REMOVE ELEMENT AND TRUNCATE (9Eh/18h): reduces the capacity."""
 
     operation_code: ClassVar[int] = const(8, 0x9E)
     reserved_1: ClassVar[None] = reserved(3)
@@ -1981,7 +1989,7 @@ class RemoveElementAndTruncate(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class RestoreElementsAndRebuild(Cdb):
-    """SBC-4 5.26 RESTORE ELEMENTS AND REBUILD (9Eh/19h)."""
+    """SBC-4 RESTORE ELEMENTS AND REBUILD (9Eh/19h)."""
 
     operation_code: ClassVar[int] = const(8, 0x9E)
     reserved_1: ClassVar[None] = reserved(3)
@@ -2007,7 +2015,7 @@ class RemoveElementAndModifyZones(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class WriteScattered16(Cdb):
-    """SBC-4 5.57 WRITE SCATTERED (16) (9Fh/12h): LBA range descriptors in the data-out."""
+    """SBC-4 WRITE SCATTERED (16) (9Fh/12h): LBA range descriptors in the data-out."""
 
     operation_code: ClassVar[int] = const(8, 0x9F)
     reserved_1: ClassVar[None] = reserved(3)
@@ -2031,13 +2039,13 @@ class WriteScattered16(Cdb):
 @layout(32)
 @dataclass(frozen=True, slots=True)
 class WriteScattered32(Cdb):
-    """SBC-4 5.58 WRITE SCATTERED (32) (7Fh/0011h)."""
+    """SBC-4 WRITE SCATTERED (32) (7Fh/0011h)."""
 
     operation_code: ClassVar[int] = const(8, 0x7F)
     control: int = u(8)
     reserved_2: ClassVar[None] = reserved(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     additional_cdb_length: ClassVar[int] = const(8, 0x18)
     service_action: ClassVar[int] = const(16, 0x0011)
     wrprotect: int = u(3)
@@ -2058,7 +2066,7 @@ class WriteScattered32(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class WriteStream16(Cdb):
-    """SBC-4 5.59 WRITE STREAM (16) (9Ah)."""
+    """SBC-4 WRITE STREAM (16) (9Ah)."""
 
     operation_code: ClassVar[int] = const(8, 0x9A)
     wrprotect: int = u(3)
@@ -2068,22 +2076,22 @@ class WriteStream16(Cdb):
     lba: int = u(64)
     str_id: int = u(16)
     transfer_length: int = u(16)
-    reserved_14: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_14: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(32)
 @dataclass(frozen=True, slots=True)
 class WriteStream32(Cdb):
-    """SBC-4 5.60 WRITE STREAM (32) (7Fh/0010h)."""
+    """SBC-4 WRITE STREAM (32) (7Fh/0010h)."""
 
     operation_code: ClassVar[int] = const(8, 0x7F)
     control: int = u(8)
     reserved_2: ClassVar[None] = reserved(16)
     str_id: int = u(16)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     additional_cdb_length: ClassVar[int] = const(8, 0x18)
     service_action: ClassVar[int] = const(16, 0x0010)
     wrprotect: int = u(3)
@@ -2101,7 +2109,7 @@ class WriteStream32(Cdb):
 @layout(16)
 @dataclass(frozen=True, slots=True)
 class WriteAtomic16(Cdb):
-    """SBC-4 5.54 WRITE ATOMIC (16) (9Ch)."""
+    """SBC-4 WRITE ATOMIC (16) (9Ch)."""
 
     operation_code: ClassVar[int] = const(8, 0x9C)
     wrprotect: int = u(3)
@@ -2111,22 +2119,22 @@ class WriteAtomic16(Cdb):
     lba: int = u(64)
     atomic_boundary: int = u(16)
     transfer_length: int = u(16)
-    reserved_14: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_14: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     control: int = u(8)
 
 
 @layout(32)
 @dataclass(frozen=True, slots=True)
 class WriteAtomic32(Cdb):
-    """SBC-4 5.55 WRITE ATOMIC (32) (7Fh/000Fh)."""
+    """SBC-4 WRITE ATOMIC (32) (7Fh/000Fh)."""
 
     operation_code: ClassVar[int] = const(8, 0x7F)
     control: int = u(8)
     reserved_2: ClassVar[None] = reserved(16)
     atomic_boundary: int = u(16)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     additional_cdb_length: ClassVar[int] = const(8, 0x18)
     service_action: ClassVar[int] = const(16, 0x000F)
     wrprotect: int = u(3)
@@ -2157,8 +2165,8 @@ class XorCommand10(Cdb):
     obsolete_1: ClassVar[None] = reserved(1, "obsolete")
     xorpinfo: bool = flag()
     lba: int = u(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     transfer_length: int = u(16)
     control: int = u(8)
 
@@ -2171,8 +2179,8 @@ class XorCommand32(Cdb):
     operation_code: ClassVar[int] = const(8, 0x7F)
     control: int = u(8)
     reserved_2: ClassVar[None] = reserved(32)
-    reserved_6: ClassVar[None] = reserved(3)
-    group_number: int = u(5)
+    reserved_6: ClassVar[None] = reserved(2)
+    group_number: int = u(6)
     additional_cdb_length: ClassVar[int] = const(8, 0x18)
     service_action: int = u(16, choices=(0x0003, 0x0004, 0x0006, 0x0007))
     wrprotect: int = u(3)
@@ -2228,5 +2236,6 @@ class ZbcIn(Cdb):
     zone_start_lba: int = u(64)
     allocation_length: int = u(32)
     partial: bool = flag()
-    reporting_options: int = u(7)
+    reserved_14: ClassVar[None] = reserved(1)
+    reporting_options: int = u(6)
     control: int = u(8)

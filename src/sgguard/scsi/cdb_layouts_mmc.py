@@ -56,7 +56,7 @@ __all__ = [
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class ReadFormatCapacities(Cdb):
-    """MMC-6 6.28 READ FORMAT CAPACITIES."""
+    """MMC-6 READ FORMAT CAPACITIES."""
 
     operation_code: ClassVar[int] = const(8, 0x23)
     reserved_1: ClassVar[None] = reserved(48)
@@ -86,7 +86,7 @@ class ReadSubChannel(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class ReadTocPmaAtip(Cdb):
-    """MMC-6 6.33 READ TOC/PMA/ATIP."""
+    """MMC-6 READ TOC/PMA/ATIP."""
 
     operation_code: ClassVar[int] = const(8, 0x43)
     reserved_1: ClassVar[None] = reserved(6)
@@ -131,7 +131,7 @@ class PlayAudio10(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class GetConfiguration(Cdb):
-    """MMC-6 6.6 GET CONFIGURATION."""
+    """MMC-6 GET CONFIGURATION."""
 
     operation_code: ClassVar[int] = const(8, 0x46)
     reserved_1: ClassVar[None] = reserved(6)
@@ -176,7 +176,7 @@ class PlayAudioTrackIndex(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class GetEventStatusNotification(Cdb):
-    """MMC-6 6.7 GET EVENT STATUS NOTIFICATION."""
+    """MMC-6 GET EVENT STATUS NOTIFICATION."""
 
     operation_code: ClassVar[int] = const(8, 0x4A)
     reserved_1: ClassVar[None] = reserved(7)
@@ -212,7 +212,7 @@ class StopPlayScan(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class ReadDiscInformation(Cdb):
-    """MMC-6 6.22 READ DISC INFORMATION (51h on MMC; XPWRITE (10) on SBC)."""
+    """MMC-6 READ DISC INFORMATION (51h on MMC; XPWRITE (10) on SBC)."""
 
     operation_code: ClassVar[int] = const(8, 0x51)
     reserved_1: ClassVar[None] = reserved(5)
@@ -225,7 +225,7 @@ class ReadDiscInformation(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class ReadTrackInformation(Cdb):
-    """MMC-6 6.34 READ TRACK INFORMATION (52h on MMC; XDREAD (10) on SBC)."""
+    """MMC-6 READ TRACK INFORMATION (52h on MMC; XDREAD (10) on SBC)."""
 
     operation_code: ClassVar[int] = const(8, 0x52)
     reserved_1: ClassVar[None] = reserved(5)
@@ -240,7 +240,7 @@ class ReadTrackInformation(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class ReserveTrack(Cdb):
-    """MMC-6 6.40 RESERVE TRACK (53h on MMC; XDWRITEREAD (10) on SBC)."""
+    """MMC-6 RESERVE TRACK (53h on MMC; XDWRITEREAD (10) on SBC)."""
 
     operation_code: ClassVar[int] = const(8, 0x53)
     reserved_1: ClassVar[None] = reserved(7)
@@ -252,7 +252,7 @@ class ReserveTrack(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class SendOpcInformation(Cdb):
-    """MMC-6 6.44 SEND OPC INFORMATION."""
+    """MMC-6 SEND OPC INFORMATION."""
 
     operation_code: ClassVar[int] = const(8, 0x54)
     reserved_1: ClassVar[None] = reserved(7)
@@ -279,7 +279,7 @@ class RepairTrack(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class CloseTrackSession(Cdb):
-    """MMC-6 6.3 CLOSE TRACK/SESSION."""
+    """MMC-6 CLOSE TRACK/SESSION."""
 
     operation_code: ClassVar[int] = const(8, 0x5B)
     reserved_1: ClassVar[None] = reserved(7)
@@ -295,7 +295,7 @@ class CloseTrackSession(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class ReadBufferCapacity(Cdb):
-    """MMC-6 6.20 READ BUFFER CAPACITY."""
+    """MMC-6 READ BUFFER CAPACITY."""
 
     operation_code: ClassVar[int] = const(8, 0x5C)
     reserved_1: ClassVar[None] = reserved(7)
@@ -308,7 +308,7 @@ class ReadBufferCapacity(Cdb):
 @layout(10)
 @dataclass(frozen=True, slots=True)
 class SendCueSheet(Cdb):
-    """MMC-6 6.41 SEND CUE SHEET."""
+    """MMC-6 SEND CUE SHEET."""
 
     operation_code: ClassVar[int] = const(8, 0x5D)
     reserved_1: ClassVar[None] = reserved(40)
@@ -319,7 +319,7 @@ class SendCueSheet(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class Blank(Cdb):
-    """MMC-6 6.2 BLANK (A1h on MMC; ATA PASS-THROUGH (12) elsewhere)."""
+    """MMC-6 BLANK (A1h on MMC; ATA PASS-THROUGH (12) elsewhere)."""
 
     operation_code: ClassVar[int] = const(8, 0xA1)
     reserved_1: ClassVar[None] = reserved(3)
@@ -348,7 +348,7 @@ class SendEvent(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class SendKey(Cdb):
-    """MMC-6 6.45 SEND KEY (A3h on MMC; MAINTENANCE IN elsewhere)."""
+    """MMC-6 SEND KEY (A3h on MMC; MAINTENANCE IN elsewhere)."""
 
     operation_code: ClassVar[int] = const(8, 0xA3)
     reserved_1: ClassVar[None] = reserved(48)
@@ -362,7 +362,7 @@ class SendKey(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class ReportKey(Cdb):
-    """MMC-6 6.39 REPORT KEY (A4h on MMC; MAINTENANCE OUT elsewhere)."""
+    """MMC-6 REPORT KEY (A4h on MMC; MAINTENANCE OUT elsewhere)."""
 
     operation_code: ClassVar[int] = const(8, 0xA4)
     reserved_1: ClassVar[None] = reserved(8)
@@ -391,7 +391,7 @@ class PlayAudio12(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class LoadUnloadMedium(Cdb):
-    """MMC-6 6.9 LOAD/UNLOAD MEDIUM (A6h on MMC; EXCHANGE MEDIUM on SMC)."""
+    """MMC-6 LOAD/UNLOAD MEDIUM (A6h on MMC; EXCHANGE MEDIUM on SMC)."""
 
     operation_code: ClassVar[int] = const(8, 0xA6)
     reserved_1: ClassVar[None] = reserved(7)
@@ -408,7 +408,7 @@ class LoadUnloadMedium(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class SetReadAhead(Cdb):
-    """MMC-6 6.48 SET READ AHEAD."""
+    """MMC-6 SET READ AHEAD."""
 
     operation_code: ClassVar[int] = const(8, 0xA7)
     reserved_1: ClassVar[None] = reserved(8)
@@ -421,7 +421,7 @@ class SetReadAhead(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class GetPerformance(Cdb):
-    """MMC-6 6.8 GET PERFORMANCE."""
+    """MMC-6 GET PERFORMANCE."""
 
     operation_code: ClassVar[int] = const(8, 0xAC)
     reserved_1: ClassVar[None] = reserved(3)
@@ -436,7 +436,7 @@ class GetPerformance(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class ReadDiscStructure(Cdb):
-    """MMC-6 6.23 READ DISC STRUCTURE."""
+    """MMC-6 READ DISC STRUCTURE."""
 
     operation_code: ClassVar[int] = const(8, 0xAD)
     reserved_1: ClassVar[None] = reserved(4)
@@ -453,7 +453,7 @@ class ReadDiscStructure(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class SetStreaming(Cdb):
-    """MMC-6 6.49 SET STREAMING."""
+    """MMC-6 SET STREAMING."""
 
     operation_code: ClassVar[int] = const(8, 0xB6)
     reserved_1: ClassVar[None] = reserved(56)
@@ -540,7 +540,7 @@ class PlayCd(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class MechanismStatus(Cdb):
-    """MMC-6 6.10 MECHANISM STATUS."""
+    """MMC-6 MECHANISM STATUS."""
 
     operation_code: ClassVar[int] = const(8, 0xBD)
     reserved_1: ClassVar[None] = reserved(56)
@@ -552,7 +552,7 @@ class MechanismStatus(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class ReadCd(Cdb):
-    """MMC-6 6.19 READ CD."""
+    """MMC-6 READ CD."""
 
     operation_code: ClassVar[int] = const(8, 0xBE)
     reserved_1: ClassVar[None] = reserved(3)
@@ -575,7 +575,7 @@ class ReadCd(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class SendDiscStructure(Cdb):
-    """MMC-6 6.42 SEND DISC STRUCTURE."""
+    """MMC-6 SEND DISC STRUCTURE."""
 
     operation_code: ClassVar[int] = const(8, 0xBF)
     reserved_1: ClassVar[None] = reserved(4)

@@ -33,7 +33,7 @@ __all__ = [
     "lba_ranges",
 ]
 
-MAX_CDB_LENGTH = 260  # SPC-5 4.2.4: variable-length CDBs hold at most 260 bytes
+MAX_CDB_LENGTH = 260  # SPC-5: variable-length CDBs hold at most 260 bytes
 
 
 class ParameterListError(CdbError):
@@ -182,7 +182,7 @@ def _be(data: bytes, off: int, n: int) -> int:
 
 
 def _unmap_ranges(data: bytes) -> tuple[LbaRange, ...]:
-    """SBC-4 5.32.2 UNMAP parameter list: 8-byte header, 16-byte block descriptors."""
+    """SBC-4 UNMAP parameter list: 8-byte header, 16-byte block descriptors."""
     if len(data) < 8:
         if len(data) == 0:
             return ()
@@ -212,7 +212,7 @@ def _unmap_ranges(data: bytes) -> tuple[LbaRange, ...]:
 
 
 def _rod_ranges(data: bytes, desc_off: int) -> tuple[LbaRange, ...]:
-    """SBC-4 5.9.2 / 5.53.2: block device range descriptors (LBA 8, NUMBER OF LBs 4, rsv 4)."""
+    """SBC-4 / 5.53.2: block device range descriptors (LBA 8, NUMBER OF LBs 4, rsv 4)."""
     if len(data) < desc_off:
         if not data:
             return ()
@@ -299,7 +299,7 @@ def _gls32(o: Any, _d: bytes | None) -> tuple[LbaRange, ...]:
 
 
 def _scattered(o: Any, d: bytes | None) -> tuple[LbaRange, ...]:
-    """SBC-4 5.57.2: 32-byte header, then 32-byte LBA range descriptors (LBA 8, length 4)."""
+    """SBC-4: 32-byte header, then 32-byte LBA range descriptors (LBA 8, length 4)."""
     if d is None:
         return _WHOLE
     data = bytes(d)
@@ -320,7 +320,7 @@ def _scattered(o: Any, d: bytes | None) -> tuple[LbaRange, ...]:
 
 
 def _reassign(o: Any, d: bytes | None) -> tuple[LbaRange, ...]:
-    """SBC-4 5.24.2: 4-byte header (8 with LONGLIST), then 4- or 8-byte defect LBAs."""
+    """SBC-4: 4-byte header (8 with LONGLIST), then 4- or 8-byte defect LBAs."""
     if d is None:
         return _WHOLE
     data = bytes(d)
@@ -354,13 +354,13 @@ def _sanitize(o: Any, _d: bytes | None) -> tuple[LbaRange, ...]:
 def _populate(o: Any, d: bytes | None) -> tuple[LbaRange, ...]:
     if d is None:
         return _WHOLE
-    return _rod_ranges(bytes(d), 16)  # SBC-4 5.9.2: descriptors from byte 16
+    return _rod_ranges(bytes(d), 16)  # SBC-4: descriptors from byte 16
 
 
 def _write_using_token(o: Any, d: bytes | None) -> tuple[LbaRange, ...]:
     if d is None:
         return _WHOLE
-    # SBC-4 5.53.2: 16-byte header, 512-byte ROD token, 6 reserved, 2-byte length at 534
+    # SBC-4: 16-byte header, 512-byte ROD token, 6 reserved, 2-byte length at 534
     return _rod_ranges(bytes(d), 536)
 
 

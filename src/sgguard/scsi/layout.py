@@ -11,7 +11,7 @@ compiles (with `exec`, once, at import) a straight-line decoder and encoder
 for it, so that decoding READ (10) costs a few hundred nanoseconds.
 
 Field-level errors are `CdbError(field, byte, bit, message)`: the `byte` and
-`bit` are the field pointer of SPC-5 4.4.2.4.2 (Field pointer sense key
+`bit` are the field pointer of SPC-5 (Field pointer sense key
 specific data), pointing at the most significant bit of the offending field.
 """
 

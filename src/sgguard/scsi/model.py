@@ -107,7 +107,7 @@ class CommandDef:
     variants: tuple[Variant, ...]
     length_note: str = ""
     spc: bool = False  # defined by SPC for all device types
-    standards: tuple[str, ...] = field(default=())  # e.g. ("SBC-4 5.11",)
+    standards: tuple[str, ...] = field(default=())  # e.g. ("SBC-4",)
 
     @property
     def name(self) -> str:

@@ -1,13 +1,13 @@
 """Sense data: sense keys, ASC/ASCQ names, fixed and descriptor formats, decode and build.
 
-Owns SPC-5 4.4 sense data: `SenseKey` (SPC-5 table 'Sense key descriptions'),
+Owns SPC-5 sense data: `SenseKey` (SPC-5 table 'Sense key descriptions'),
 `Asc` (named ASC/ASCQ pairs, T10 names), `asc_name(asc, ascq)` (including the
 ranges such as 40h/NNh DIAGNOSTIC FAILURE ON COMPONENT NN), the fixed format
-(response codes 70h current, 71h deferred; SPC-5 4.4.3), the descriptor format
-(72h, 73h; SPC-5 4.4.2) with the information (00h), command-specific (01h),
+(response codes 70h current, 71h deferred; SPC-5), the descriptor format
+(72h, 73h; SPC-5) with the information (00h), command-specific (01h),
 sense-key-specific (02h) and ATA status return (09h) descriptors, and the
 sense-key-specific field pointer (SKSV, C/D, BPV, BIT POINTER, FIELD POINTER;
-SPC-5 4.4.2.4.2) that points at the CDB or parameter list byte that was wrong.
+SPC-5) that points at the CDB or parameter list byte that was wrong.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ __all__ = [
 
 
 class SenseKey(enum.IntEnum):
-    """SPC-5 4.4.4 sense keys."""
+    """SPC-5 sense keys."""
 
     NO_SENSE = 0x0
     RECOVERED_ERROR = 0x1
@@ -75,7 +75,7 @@ def asc_name(asc: int, ascq: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FieldPointer:
-    """SPC-5 4.4.2.4.2 field pointer: which CDB (c_d) or parameter-list byte and bit is bad."""
+    """SPC-5 field pointer: which CDB (c_d) or parameter-list byte and bit is bad."""
 
     c_d: bool  # True: the error is in the CDB; False: in the parameter list
     field_pointer: int  # byte number
@@ -99,7 +99,7 @@ class FieldPointer:
 
 @dataclass(frozen=True, slots=True)
 class AtaStatusReturn:
-    """SAT-4 12.2.7 ATA Status Return sense data descriptor (09h)."""
+    """SAT-4 ATA Status Return sense data descriptor (09h)."""
 
     extend: bool
     error: int
@@ -197,7 +197,7 @@ def build_fixed(
     eom: bool = False,
     ili: bool = False,
 ) -> bytes:
-    """Fixed-format sense data (SPC-5 4.4.3), 18 bytes.
+    """Fixed-format sense data (SPC-5), 18 bytes.
 
     `information` sets VALID and must fit 32 bits (use the descriptor format for
     64-bit LBAs).
@@ -237,7 +237,7 @@ def build_descriptor(
     deferred: bool = False,
     extra: tuple[tuple[int, bytes], ...] = (),
 ) -> bytes:
-    """Descriptor-format sense data (SPC-5 4.4.2) with the descriptors asked for."""
+    """Descriptor-format sense data (SPC-5) with the descriptors asked for."""
     a, q = _asc_pair(asc, ascq)
     descs = bytearray()
     if information is not None:

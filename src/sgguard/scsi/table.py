@@ -2,7 +2,7 @@
 
 Owns every fact sgguard knows about an opcode: its name per device type (SBC-4
 direct access, MMC-6 CD/DVD, SSC tape, SMC medium changer; SPC-5 commands for
-all), CDB length (the group rule of SPC-5 4.2.5.1 unless `length_note` says
+all), CDB length (the group rule of SPC-5 unless `length_note` says
 why not), data direction, what it can do (`Effect`), where its LBAs are
 (`LbaSource`) and the name of its CDB layout in `sgguard.scsi.cdb`. All 256
 operation codes are rows; unassigned ones are "reserved" and groups 6 and 7
@@ -70,7 +70,7 @@ LSC = LbaSource.SCATTERED_RANGES
 
 
 def group_length(opcode: int) -> int:
-    """CDB length by the group code (SPC-5 4.2.5.1); 0 where the group does not fix it.
+    """CDB length by the group code (SPC-5); 0 where the group does not fix it.
 
     Group 0 (00h-1Fh) 6 bytes, groups 1-2 (20h-5Fh) 10, group 3 (60h-7Fh)
     reserved except 7Eh/7Fh (variable), group 4 (80h-9Fh) 16, group 5 (A0h-BFh)
@@ -131,7 +131,7 @@ def _spc(
 
 
 # Opcodes whose service action field selects the command, and for which device
-# types (SPC-5 4.2.5.1; byte 1 bits 4-0, or bytes 8-9 of a variable-length CDB).
+# types (SPC-5; byte 1 bits 4-0, or bytes 8-9 of a variable-length CDB).
 SERVICE_ACTION_OPCODES: dict[int, frozenset[DeviceType]] = {
     0x48: SBC,  # SANITIZE (MMC: PLAY AUDIO TRACK INDEX, no service action)
     0x5E: ALL,
@@ -148,57 +148,57 @@ SERVICE_ACTION_OPCODES: dict[int, frozenset[DeviceType]] = {
     0xAB: ALL,  # SERVICE ACTION IN (12)
 }
 
-_VAR = "variable-length CDB (SPC-5 4.2.4): 8 bytes + ADDITIONAL CDB LENGTH"
+_VAR = "variable-length CDB (SPC-5): 8 bytes + ADDITIONAL CDB LENGTH"
 
 # =========================================================================== SPC-5 / SBC-4
 # Step 1: the SBC-4 data path and the SPC-5 commands every target sees.
 
-_spc(0x00, None, "TEST UNIT READY", NO, E0, L0, "TestUnitReady", std="SPC-5 6.47")
-_spc(0x03, None, "REQUEST SENSE", IN, E0, L0, "RequestSense", std="SPC-5 6.39")
+_spc(0x00, None, "TEST UNIT READY", NO, E0, L0, "TestUnitReady", std="SPC-5")
+_spc(0x03, None, "REQUEST SENSE", IN, E0, L0, "RequestSense", std="SPC-5")
 _row(
     0x04,
     None,
     _v(SBC_MMC, "FORMAT UNIT", OUT, WM | ER, LWM, "FormatUnit"),
     _v(SSC, "FORMAT MEDIUM", OUT, WM | ER, LWM, "FormatMedium"),
-    std=("SBC-4 5.4", "MMC-6 6.5", "SSC-5 7.2"),
+    std=("SBC-4", "MMC-6", "SSC-5"),
 )
 _row(
     0x08,
     None,
     _v(SBC, "READ (6)", IN, RM, LC, "Read6"),
     _v(SSC, "READ (6)", IN, RM, L0, "TapeRead6"),
-    std=("SBC-3 5.8", "SSC-5 6.4"),
+    std=("SBC-3", "SSC-5"),
 )
 _row(
     0x0A,
     None,
     _v(SBC, "WRITE (6)", OUT, WM, LC, "Write6"),
     _v(SSC, "WRITE (6)", OUT, WM, L0, "TapeWrite6"),
-    std=("SBC-3 5.32", "SSC-5 6.9"),
+    std=("SBC-3", "SSC-5"),
 )
-_spc(0x12, None, "INQUIRY", IN, E0, L0, "Inquiry", std="SPC-5 6.7")
-_spc(0x15, None, "MODE SELECT (6)", OUT, DS, L0, "ModeSelect6", std="SPC-5 6.11")
+_spc(0x12, None, "INQUIRY", IN, E0, L0, "Inquiry", std="SPC-5")
+_spc(0x15, None, "MODE SELECT (6)", OUT, DS, L0, "ModeSelect6", std="SPC-5")
 _row(
     0x16,
     None,
     _v(ALL - SMC, "RESERVE (6)", NO, RS, L0, "Reserve6"),
     _v(SMC, "RESERVE ELEMENT (6)", NO, RS, L0, "Reserve6"),
-    std=("SPC-2 7.21",),
+    std=("SPC-2",),
 )
 _row(
     0x17,
     None,
     _v(ALL - SMC, "RELEASE (6)", NO, RS, L0, "Release6"),
     _v(SMC, "RELEASE ELEMENT (6)", NO, RS, L0, "Release6"),
-    std=("SPC-2 7.17",),
+    std=("SPC-2",),
 )
-_spc(0x1A, None, "MODE SENSE (6)", IN, E0, L0, "ModeSense6", std="SPC-5 6.13")
+_spc(0x1A, None, "MODE SENSE (6)", IN, E0, L0, "ModeSense6", std="SPC-5")
 _row(
     0x1B,
     None,
     _v(SBC_MMC, "START STOP UNIT", NO, DS, L0, "StartStopUnit"),
     _v(SSC, "LOAD UNLOAD", NO, DS, L0, "LoadUnload"),
-    std=("SBC-4 5.27", "MMC-6 6.50", "SSC-5 7.3"),
+    std=("SBC-4", "MMC-6", "SSC-5"),
 )
 _spc(
     0x1E,
@@ -208,82 +208,82 @@ _spc(
     DS,
     L0,
     "PreventAllowMediumRemoval",
-    std="SPC-5 6.15",
+    std="SPC-5",
 )
 _row(
     0x25,
     None,
     _v(SBC, "READ CAPACITY (10)", IN, E0, L0, "ReadCapacity10"),
     _v(MMC, "READ CAPACITY", IN, E0, L0, "ReadCapacity10"),
-    std=("SBC-4 5.20", "MMC-6 6.21"),
+    std=("SBC-4", "MMC-6"),
 )
-_row(0x28, None, _v(SBC_MMC, "READ (10)", IN, RM, LC, "Read10"), std=("SBC-4 5.16",))
-_row(0x2A, None, _v(SBC_MMC, "WRITE (10)", OUT, WM, LC, "Write10"), std=("SBC-4 5.40",))
+_row(0x28, None, _v(SBC_MMC, "READ (10)", IN, RM, LC, "Read10"), std=("SBC-4",))
+_row(0x2A, None, _v(SBC_MMC, "WRITE (10)", OUT, WM, LC, "Write10"), std=("SBC-4",))
 _row(
     0x2E,
     None,
     _v(SBC_MMC, "WRITE AND VERIFY (10)", OUT, WM | RM, LC, "WriteAndVerify10"),
-    std=("SBC-4 5.44",),
+    std=("SBC-4",),
 )
-_row(0x2F, None, _v(SBC_MMC, "VERIFY (10)", OUT, RM, LC, "Verify10"), std=("SBC-4 5.34",))
+_row(0x2F, None, _v(SBC_MMC, "VERIFY (10)", OUT, RM, LC, "Verify10"), std=("SBC-4",))
 _row(
     0x34,
     None,
     _v(SBC, "PRE-FETCH (10)", NO, E0, LZE, "PreFetch10"),
     _v(SSC, "READ POSITION", IN, E0, L0, "ReadPosition"),
-    std=("SBC-4 5.11", "SSC-5 6.7"),
+    std=("SBC-4", "SSC-5"),
 )
 _row(
     0x35,
     None,
     _v(SBC_MMC, "SYNCHRONIZE CACHE (10)", NO, E0, LZE, "SynchronizeCache10"),
-    std=("SBC-4 5.30",),
+    std=("SBC-4",),
 )
-_spc(0x3B, None, "WRITE BUFFER", OUT, FW | DS, L0, "WriteBuffer", std="SPC-5 6.49")
-_spc(0x3C, None, "READ BUFFER (10)", IN, E0, L0, "ReadBuffer10", std="SPC-5 6.20")
-_row(0x3F, None, _v(SBC, "WRITE LONG (10)", OUT, WM, LC, "WriteLong10"), std=("SBC-4 5.51",))
+_spc(0x3B, None, "WRITE BUFFER", OUT, FW | DS, L0, "WriteBuffer", std="SPC-5")
+_spc(0x3C, None, "READ BUFFER (10)", IN, E0, L0, "ReadBuffer10", std="SPC-5")
+_row(0x3F, None, _v(SBC, "WRITE LONG (10)", OUT, WM, LC, "WriteLong10"), std=("SBC-4",))
 _row(
     0x41,
     None,
     _v(SBC, "WRITE SAME (10)", OUT, WM | ER, LWS, "WriteSame10"),
-    std=("SBC-4 5.48",),
+    std=("SBC-4",),
 )
 _row(
     0x42,
     None,
     _v(SBC, "UNMAP", OUT, ER, LUN, "Unmap"),
     _v(MMC, "READ SUB-CHANNEL", IN, E0, L0, "ReadSubChannel"),
-    std=("SBC-4 5.32", "MMC-6 (MMC-3 6.1.17)"),
+    std=("SBC-4", "MMC-6 (MMC-3)"),
 )
 for _sa, _name in ((0x01, "OVERWRITE"), (0x02, "BLOCK ERASE"), (0x03, "CRYPTOGRAPHIC ERASE")):
     _row(
         0x48,
         _sa,
         _v(SBC, f"SANITIZE ({_name})", OUT, WM | ER, LWM, "Sanitize"),
-        std=("SBC-4 5.26",),
+        std=("SBC-4",),
     )
 _row(
     0x48,
     0x1F,
     _v(SBC, "SANITIZE (EXIT FAILURE MODE)", NO, DS, L0, "Sanitize"),
-    std=("SBC-4 5.26",),
+    std=("SBC-4",),
 )
-_spc(0x55, None, "MODE SELECT (10)", OUT, DS, L0, "ModeSelect10", std="SPC-5 6.12")
+_spc(0x55, None, "MODE SELECT (10)", OUT, DS, L0, "ModeSelect10", std="SPC-5")
 _row(
     0x56,
     None,
     _v(ALL - SMC, "RESERVE (10)", OUT, RS, L0, "Reserve10"),
     _v(SMC, "RESERVE ELEMENT (10)", OUT, RS, L0, "Reserve10"),
-    std=("SPC-2 7.22",),
+    std=("SPC-2",),
 )
 _row(
     0x57,
     None,
     _v(ALL - SMC, "RELEASE (10)", OUT, RS, L0, "Release10"),
     _v(SMC, "RELEASE ELEMENT (10)", OUT, RS, L0, "Release10"),
-    std=("SPC-2 7.18",),
+    std=("SPC-2",),
 )
-_spc(0x5A, None, "MODE SENSE (10)", IN, E0, L0, "ModeSense10", std="SPC-5 6.14")
+_spc(0x5A, None, "MODE SENSE (10)", IN, E0, L0, "ModeSense10", std="SPC-5")
 for _sa, _name in (
     (0x00, "READ KEYS"),
     (0x01, "READ RESERVATION"),
@@ -298,7 +298,7 @@ for _sa, _name in (
         E0,
         L0,
         "PersistentReserveIn",
-        std="SPC-5 6.16",
+        std="SPC-5",
     )
 for _sa, _name in (
     (0x00, "REGISTER"),
@@ -319,7 +319,7 @@ for _sa, _name in (
         RS,
         L0,
         "PersistentReserveOut",
-        std="SPC-5 6.17",
+        std="SPC-5",
     )
 
 # ---- variable length (7Fh)
@@ -356,21 +356,19 @@ _spc(
     ATA,
     LATA,
     "AtaPassThrough32",
-    std="SAT-4 12.2.2",
+    std="SAT-4",
     length=32,
     note=_VAR,
 )
 
 # ---- third-party copy (83h out, 84h in)
-_spc(0x83, 0x00, "EXTENDED COPY (LID1)", OUT, RM | WM, LXC, "ExtendedCopy", std="SPC-4 6.4")
-_spc(0x83, 0x01, "EXTENDED COPY", OUT, RM | WM, LXC, "ExtendedCopy", std="SPC-5 6.6")
-_row(0x83, 0x10, _v(SBC, "POPULATE TOKEN", OUT, RM, LROD, "PopulateToken"), std=("SBC-4 5.9",))
-_row(
-    0x83, 0x11, _v(SBC, "WRITE USING TOKEN", OUT, WM, LROD, "WriteUsingToken"), std=("SBC-4 5.53",)
-)
-_spc(0x83, 0x1C, "COPY OPERATION ABORT", NO, E0, L0, "CopyOperationAbort", std="SPC-5 6.3")
-_spc(0x84, 0x00, "RECEIVE COPY STATUS (LID1)", IN, E0, L0, "ReceiveCopyLid1", std="SPC-4 6.20")
-_spc(0x84, 0x01, "RECEIVE COPY DATA (LID1)", IN, E0, L0, "ReceiveCopyLid1", std="SPC-4 6.19")
+_spc(0x83, 0x00, "EXTENDED COPY (LID1)", OUT, RM | WM, LXC, "ExtendedCopy", std="SPC-4")
+_spc(0x83, 0x01, "EXTENDED COPY", OUT, RM | WM, LXC, "ExtendedCopy", std="SPC-5")
+_row(0x83, 0x10, _v(SBC, "POPULATE TOKEN", OUT, RM, LROD, "PopulateToken"), std=("SBC-4",))
+_row(0x83, 0x11, _v(SBC, "WRITE USING TOKEN", OUT, WM, LROD, "WriteUsingToken"), std=("SBC-4",))
+_spc(0x83, 0x1C, "COPY OPERATION ABORT", NO, E0, L0, "CopyOperationAbort", std="SPC-5")
+_spc(0x84, 0x00, "RECEIVE COPY STATUS (LID1)", IN, E0, L0, "ReceiveCopyLid1", std="SPC-4")
+_spc(0x84, 0x01, "RECEIVE COPY DATA (LID1)", IN, E0, L0, "ReceiveCopyLid1", std="SPC-4")
 _spc(
     0x84,
     0x03,
@@ -379,7 +377,7 @@ _spc(
     E0,
     L0,
     "ReceiveCopyOperatingParameters",
-    std="SPC-5 6.27",
+    std="SPC-5",
 )
 _spc(
     0x84,
@@ -389,11 +387,11 @@ _spc(
     E0,
     L0,
     "ReceiveCopyLid1",
-    std="SPC-4 6.18",
+    std="SPC-4",
 )
-_spc(0x84, 0x05, "RECEIVE COPY STATUS", IN, E0, L0, "ReceiveCopyLid4", std="SPC-5 6.28")
-_spc(0x84, 0x06, "RECEIVE COPY DATA", IN, E0, L0, "ReceiveCopyLid4", std="SPC-5 6.26")
-_spc(0x84, 0x07, "RECEIVE ROD TOKEN INFORMATION", IN, E0, L0, "ReceiveCopyLid4", std="SPC-5 6.29")
+_spc(0x84, 0x05, "RECEIVE COPY STATUS", IN, E0, L0, "ReceiveCopyLid4", std="SPC-5")
+_spc(0x84, 0x06, "RECEIVE COPY DATA", IN, E0, L0, "ReceiveCopyLid4", std="SPC-5")
+_spc(0x84, 0x07, "RECEIVE ROD TOKEN INFORMATION", IN, E0, L0, "ReceiveCopyLid4", std="SPC-5")
 _spc(
     0x84,
     0x08,
@@ -402,7 +400,7 @@ _spc(
     E0,
     L0,
     "ReceiveCopyOperatingParameters",
-    std="SPC-5 6.31",
+    std="SPC-5",
 )
 
 _spc(
@@ -413,90 +411,90 @@ _spc(
     ATA,
     LATA,
     "AtaPassThrough16",
-    std="SAT-4 12.2.4",
+    std="SAT-4",
 )
 _row(
     0x88,
     None,
     _v(SBC, "READ (16)", IN, RM, LC, "Read16"),
     _v(SSC, "READ (16)", IN, RM, L0, "TapeRead16"),
-    std=("SBC-4 5.18", "SSC-5 6.5"),
+    std=("SBC-4", "SSC-5"),
 )
 _row(
     0x89,
     None,
     _v(SBC, "COMPARE AND WRITE", OUT, RM | WM, LCW, "CompareAndWrite"),
-    std=("SBC-4 5.3",),
+    std=("SBC-4",),
 )
 _row(
     0x8A,
     None,
     _v(SBC, "WRITE (16)", OUT, WM, LC, "Write16"),
     _v(SSC, "WRITE (16)", OUT, WM, L0, "TapeWrite16"),
-    std=("SBC-4 5.42", "SSC-5 6.10"),
+    std=("SBC-4", "SSC-5"),
 )
-_row(0x8B, None, _v(SBC, "ORWRITE (16)", OUT, RM | WM, LC, "OrWrite16"), std=("SBC-4 5.9",))
+_row(0x8B, None, _v(SBC, "ORWRITE (16)", OUT, RM | WM, LC, "OrWrite16"), std=("SBC-4",))
 _row(
     0x8E,
     None,
     _v(SBC, "WRITE AND VERIFY (16)", OUT, WM | RM, LC, "WriteAndVerify16"),
-    std=("SBC-4 5.46",),
+    std=("SBC-4",),
 )
 _row(
     0x8F,
     None,
     _v(SBC, "VERIFY (16)", OUT, RM, LC, "Verify16"),
     _v(SSC, "VERIFY (16)", OUT, RM, L0, "TapeVerify16"),
-    std=("SBC-4 5.36", "SSC-5 6.8"),
+    std=("SBC-4", "SSC-5"),
 )
-_row(0x90, None, _v(SBC, "PRE-FETCH (16)", NO, E0, LZE, "PreFetch16"), std=("SBC-4 5.12",))
+_row(0x90, None, _v(SBC, "PRE-FETCH (16)", NO, E0, LZE, "PreFetch16"), std=("SBC-4",))
 _row(
     0x91,
     None,
     _v(SBC, "SYNCHRONIZE CACHE (16)", NO, E0, LZE, "SynchronizeCache16"),
     _v(SSC, "SPACE (16)", NO, E0, L0, "Space16"),
-    std=("SBC-4 5.31", "SSC-5 7.9"),
+    std=("SBC-4", "SSC-5"),
 )
 _row(
     0x93,
     None,
     _v(SBC, "WRITE SAME (16)", OUT, WM | ER, LWS, "WriteSame16"),
     _v(SSC, "ERASE (16)", NO, WM | ER, L0, "Erase16"),
-    std=("SBC-4 5.49", "SSC-5 6.3"),
+    std=("SBC-4", "SSC-5"),
 )
 _row(
     0x9E,
     0x10,
     _v(SBC, "READ CAPACITY (16)", IN, E0, L0, "ReadCapacity16"),
-    std=("SBC-4 5.21",),
+    std=("SBC-4",),
 )
 _row(
     0x9E,
     0x12,
     _v(SBC, "GET LBA STATUS (16)", IN, E0, LGS, "GetLbaStatus16"),
-    std=("SBC-4 5.7",),
+    std=("SBC-4",),
 )
-_row(0x9F, 0x11, _v(SBC, "WRITE LONG (16)", OUT, WM, LC, "WriteLong16"), std=("SBC-4 5.52",))
-_spc(0xA0, None, "REPORT LUNS", IN, E0, L0, "ReportLuns", std="SPC-5 6.33")
+_row(0x9F, 0x11, _v(SBC, "WRITE LONG (16)", OUT, WM, LC, "WriteLong16"), std=("SBC-4",))
+_spc(0xA0, None, "REPORT LUNS", IN, E0, L0, "ReportLuns", std="SPC-5")
 _row(
     0xA1,
     None,
     _v(ALL - MMC, "ATA PASS-THROUGH (12)", BIDI, ATA, LATA, "AtaPassThrough12"),
     _v(MMC, "BLANK", NO, ER | WM, LWM, "Blank"),
-    std=("SAT-4 12.2.3", "MMC-6 6.2"),
+    std=("SAT-4", "MMC-6"),
 )
 _row(
     0xA2,
     None,
     _v(ALL - MMC, "SECURITY PROTOCOL IN", IN, SEC, L0, "SecurityProtocolIn"),
     _v(MMC, "SEND EVENT", OUT, DS, L0, "SendEvent"),
-    std=("SPC-5 6.40", "MMC-5 6.37"),
+    std=("SPC-5", "MMC-5"),
 )
 _row(
     0xA3,
     0x0C,
     _v(ALL - MMC, "REPORT SUPPORTED OPERATION CODES", IN, E0, L0, "ReportSupportedOperationCodes"),
-    std=("SPC-5 6.35",),
+    std=("SPC-5",),
 )
 _row(
     0xA3,
@@ -509,23 +507,23 @@ _row(
         L0,
         "ReportSupportedTaskManagementFunctions",
     ),
-    std=("SPC-5 6.36",),
+    std=("SPC-5",),
 )
-_row(0xA8, None, _v(SBC_MMC, "READ (12)", IN, RM, LC, "Read12"), std=("SBC-4 5.17",))
-_row(0xAA, None, _v(SBC_MMC, "WRITE (12)", OUT, WM, LC, "Write12"), std=("SBC-4 5.41",))
+_row(0xA8, None, _v(SBC_MMC, "READ (12)", IN, RM, LC, "Read12"), std=("SBC-4",))
+_row(0xAA, None, _v(SBC_MMC, "WRITE (12)", OUT, WM, LC, "Write12"), std=("SBC-4",))
 _row(
     0xAE,
     None,
     _v(SBC, "WRITE AND VERIFY (12)", OUT, WM | RM, LC, "WriteAndVerify12"),
-    std=("SBC-4 5.45",),
+    std=("SBC-4",),
 )
-_row(0xAF, None, _v(SBC, "VERIFY (12)", OUT, RM, LC, "Verify12"), std=("SBC-4 5.35",))
+_row(0xAF, None, _v(SBC, "VERIFY (12)", OUT, RM, LC, "Verify12"), std=("SBC-4",))
 _row(
     0xB5,
     None,
     _v(ALL - SMC, "SECURITY PROTOCOL OUT", OUT, SEC, L0, "SecurityProtocolOut"),
     _v(SMC, "REQUEST VOLUME ELEMENT ADDRESS", IN, E0, L0, "RequestVolumeElementAddress"),
-    std=("SPC-5 6.41", "SMC-3 6.16"),
+    std=("SPC-5", "SMC-3"),
 )
 
 # =========================================================================== the rest: every opcode
@@ -538,35 +536,35 @@ _row(
     None,
     _v(SBC, "REZERO UNIT", NO, E0, L0, "RezeroUnit"),
     _v(SSC, "REWIND", NO, DS, L0, "Rewind"),
-    std=("SBC-1 (obsolete)", "SSC-5 7.7"),
+    std=("SBC-1 (obsolete)", "SSC-5"),
 )
-_row(0x05, None, _v(SSC, "READ BLOCK LIMITS", IN, E0, L0, "ReadBlockLimits"), std=("SSC-5 7.4",))
+_row(0x05, None, _v(SSC, "READ BLOCK LIMITS", IN, E0, L0, "ReadBlockLimits"), std=("SSC-5",))
 _row(
     0x07,
     None,
     _v(SBC, "REASSIGN BLOCKS", OUT, WM, LDL, "ReassignBlocks"),
     _v(SMC, "INITIALIZE ELEMENT STATUS", NO, E0, L0, "InitializeElementStatus"),
-    std=("SBC-4 5.24", "SMC-3 6.2"),
+    std=("SBC-4", "SMC-3"),
 )
 _row(
     0x0B,
     None,
     _v(SBC, "SEEK (6)", NO, E0, L0, "Seek6"),
     _v(SSC, "SET CAPACITY", NO, DS | ER, L0, "SetCapacity"),
-    std=("SBC-1 (obsolete)", "SSC-5 7.8"),
+    std=("SBC-1 (obsolete)", "SSC-5"),
 )
-_row(0x0F, None, _v(SSC, "READ REVERSE (6)", IN, RM, L0, "ReadReverse6"), std=("SSC-3 6.5",))
-_row(0x10, None, _v(SSC, "WRITE FILEMARKS (6)", NO, WM, L0, "WriteFilemarks6"), std=("SSC-5 6.11",))
-_row(0x11, None, _v(SSC, "SPACE (6)", NO, E0, L0, "Space6"), std=("SSC-5 7.8",))
-_row(0x13, None, _v(SSC, "VERIFY (6)", OUT, RM, L0, "TapeVerify6"), std=("SSC-5 6.7",))
+_row(0x0F, None, _v(SSC, "READ REVERSE (6)", IN, RM, L0, "ReadReverse6"), std=("SSC-3",))
+_row(0x10, None, _v(SSC, "WRITE FILEMARKS (6)", NO, WM, L0, "WriteFilemarks6"), std=("SSC-5",))
+_row(0x11, None, _v(SSC, "SPACE (6)", NO, E0, L0, "Space6"), std=("SSC-5",))
+_row(0x13, None, _v(SSC, "VERIFY (6)", OUT, RM, L0, "TapeVerify6"), std=("SSC-5",))
 _row(
     0x14,
     None,
     _v(SSC, "RECOVER BUFFERED DATA", IN, RM, L0, "RecoverBufferedData"),
-    std=("SSC-3 6.6",),
+    std=("SSC-3",),
 )
-_spc(0x18, None, "COPY", OUT, RM | WM, LWM, "Copy", std="SPC-2 7.3 (obsolete)")
-_row(0x19, None, _v(SSC, "ERASE (6)", NO, WM | ER, L0, "Erase6"), std=("SSC-5 6.2",))
+_spc(0x18, None, "COPY", OUT, RM | WM, LWM, "Copy", std="SPC-2 (obsolete)")
+_row(0x19, None, _v(SSC, "ERASE (6)", NO, WM | ER, L0, "Erase6"), std=("SSC-5",))
 _spc(
     0x1C,
     None,
@@ -575,16 +573,16 @@ _spc(
     E0,
     L0,
     "ReceiveDiagnosticResults",
-    std="SPC-5 6.32",
+    std="SPC-5",
 )
-_spc(0x1D, None, "SEND DIAGNOSTIC", OUT, DS, L0, "SendDiagnostic", std="SPC-5 6.42")
+_spc(0x1D, None, "SEND DIAGNOSTIC", OUT, DS, L0, "SendDiagnostic", std="SPC-5")
 
 # ---- group 1 (10-byte)
 _row(
     0x23,
     None,
     _v(MMC, "READ FORMAT CAPACITIES", IN, E0, L0, "ReadFormatCapacities"),
-    std=("MMC-6 6.28",),
+    std=("MMC-6",),
 )
 _row(
     0x2B,
@@ -592,7 +590,7 @@ _row(
     _v(SBC_MMC, "SEEK (10)", NO, E0, L0, "Seek10"),
     _v(SSC, "LOCATE (10)", NO, E0, L0, "Locate10"),
     _v(SMC, "POSITION TO ELEMENT", NO, DS, L0, "PositionToElement"),
-    std=("SBC-1 (obsolete)", "MMC-6 6.43", "SSC-5 7.5", "SMC-3 6.10"),
+    std=("SBC-1 (obsolete)", "MMC-6", "SSC-5", "SMC-3"),
 )
 for _op, _nm in (
     (0x30, "SEARCH DATA HIGH (10)"),
@@ -605,7 +603,7 @@ _row(
     0x36,
     None,
     _v(SBC, "LOCK UNLOCK CACHE (10)", NO, E0, LC, "LockUnlockCache10"),
-    std=("SBC-3 5.6",),
+    std=("SBC-3",),
 )
 _row(
     0x37,
@@ -619,24 +617,24 @@ _row(
         L0,
         "InitializeElementStatusWithRange",
     ),
-    std=("SBC-4 5.22", "SMC-3 6.3"),
+    std=("SBC-4", "SMC-3"),
 )
-_spc(0x39, None, "COMPARE", OUT, RM, LWM, "Compare", std="SPC-2 7.2 (obsolete)")
-_spc(0x3A, None, "COPY AND VERIFY", OUT, RM | WM, LWM, "CopyAndVerify", std="SPC-2 7.4 (obsolete)")
-_row(0x3E, None, _v(SBC, "READ LONG (10)", IN, RM, LC, "ReadLong10"), std=("SBC-3 5.13",))
+_spc(0x39, None, "COMPARE", OUT, RM, LWM, "Compare", std="SPC-2 (obsolete)")
+_spc(0x3A, None, "COPY AND VERIFY", OUT, RM | WM, LWM, "CopyAndVerify", std="SPC-2 (obsolete)")
+_row(0x3E, None, _v(SBC, "READ LONG (10)", IN, RM, LC, "ReadLong10"), std=("SBC-3",))
 
 # ---- group 2 (10-byte)
-_spc(0x40, None, "CHANGE DEFINITION", OUT, DS, L0, "ChangeDefinition", std="SPC-2 7.1 (obsolete)")
-_row(0x43, None, _v(MMC, "READ TOC/PMA/ATIP", IN, E0, L0, "ReadTocPmaAtip"), std=("MMC-6 6.33",))
+_spc(0x40, None, "CHANGE DEFINITION", OUT, DS, L0, "ChangeDefinition", std="SPC-2 (obsolete)")
+_row(0x43, None, _v(MMC, "READ TOC/PMA/ATIP", IN, E0, L0, "ReadTocPmaAtip"), std=("MMC-6",))
 _row(
     0x44,
     None,
     _v(SSC, "REPORT DENSITY SUPPORT", IN, E0, L0, "ReportDensitySupport"),
     _v(MMC, "READ HEADER", IN, E0, L0, "ReadHeader"),
-    std=("SSC-5 6.6", "MMC-3 (obsolete)"),
+    std=("SSC-5", "MMC-3 (obsolete)"),
 )
 _row(0x45, None, _v(MMC, "PLAY AUDIO (10)", NO, RM, LC, "PlayAudio10"), std=("MMC-6",))
-_row(0x46, None, _v(MMC, "GET CONFIGURATION", IN, E0, L0, "GetConfiguration"), std=("MMC-6 6.6",))
+_row(0x46, None, _v(MMC, "GET CONFIGURATION", IN, E0, L0, "GetConfiguration"), std=("MMC-6",))
 _row(0x47, None, _v(MMC, "PLAY AUDIO MSF", NO, RM, L0, "PlayAudioMsf"), std=("MMC-6",))
 _row(
     0x48,
@@ -648,11 +646,11 @@ _row(
     0x4A,
     None,
     _v(MMC, "GET EVENT STATUS NOTIFICATION", IN, E0, L0, "GetEventStatusNotification"),
-    std=("MMC-6 6.7",),
+    std=("MMC-6",),
 )
 _row(0x4B, None, _v(MMC, "PAUSE/RESUME", NO, E0, L0, "PauseResume"), std=("MMC-6",))
-_spc(0x4C, None, "LOG SELECT", OUT, DS, L0, "LogSelect", std="SPC-5 6.8")
-_spc(0x4D, None, "LOG SENSE", IN, E0, L0, "LogSense", std="SPC-5 6.9")
+_spc(0x4C, None, "LOG SELECT", OUT, DS, L0, "LogSelect", std="SPC-5")
+_spc(0x4D, None, "LOG SENSE", IN, E0, L0, "LogSense", std="SPC-5")
 _row(0x4E, None, _v(MMC, "STOP PLAY/SCAN", NO, E0, L0, "StopPlayScan"), std=("MMC-6",))
 _row(0x50, None, _v(SBC, "XDWRITE (10)", OUT, WM, LC, "XorCommand10"), std=("SBC-2 (obsolete)",))
 _row(
@@ -660,42 +658,42 @@ _row(
     None,
     _v(SBC, "XPWRITE (10)", OUT, WM, LC, "XorCommand10"),
     _v(MMC, "READ DISC INFORMATION", IN, E0, L0, "ReadDiscInformation"),
-    std=("SBC-3 5.49 (obsolete in SBC-4)", "MMC-6 6.22"),
+    std=("SBC-3 (obsolete in SBC-4)", "MMC-6"),
 )
 _row(
     0x52,
     None,
     _v(SBC, "XDREAD (10)", IN, RM, LC, "XorCommand10"),
     _v(MMC, "READ TRACK INFORMATION", IN, E0, L0, "ReadTrackInformation"),
-    std=("SBC-2 (obsolete)", "MMC-6 6.34"),
+    std=("SBC-2 (obsolete)", "MMC-6"),
 )
 _row(
     0x53,
     None,
     _v(SBC, "XDWRITEREAD (10)", BIDI, RM | WM, LC, "XorCommand10"),
     _v(MMC, "RESERVE TRACK", NO, WM, L0, "ReserveTrack"),
-    std=("SBC-3 5.47 (obsolete in SBC-4)", "MMC-6 6.40"),
+    std=("SBC-3 (obsolete in SBC-4)", "MMC-6"),
 )
 _row(
     0x54,
     None,
     _v(MMC, "SEND OPC INFORMATION", OUT, DS, L0, "SendOpcInformation"),
-    std=("MMC-6 6.44",),
+    std=("MMC-6",),
 )
 _row(0x58, None, _v(MMC, "REPAIR TRACK", NO, WM, L0, "RepairTrack"), std=("MMC-5 (obsolete)",))
 _row(
     0x5B,
     None,
     _v(MMC, "CLOSE TRACK/SESSION", NO, WM, L0, "CloseTrackSession"),
-    std=("MMC-6 6.3",),
+    std=("MMC-6",),
 )
 _row(
     0x5C,
     None,
     _v(MMC, "READ BUFFER CAPACITY", IN, E0, L0, "ReadBufferCapacity"),
-    std=("MMC-6 6.20",),
+    std=("MMC-6",),
 )
-_row(0x5D, None, _v(MMC, "SEND CUE SHEET", OUT, WM, L0, "SendCueSheet"), std=("MMC-6 6.41",))
+_row(0x5D, None, _v(MMC, "SEND CUE SHEET", OUT, WM, L0, "SendCueSheet"), std=("MMC-6",))
 
 # ---- group 3: reserved, 7Eh extended CDB, 7Fh variable length
 _spc(
@@ -706,7 +704,7 @@ _spc(
     UNK,
     L0,
     None,
-    std="SPC-4 4.3.4 (XCDB; removed in SPC-5)",
+    std="SPC-4 (XCDB; removed in SPC-5)",
     length=0,
     note="variable length: an extended CDB wraps another CDB with extension descriptors",
 )
@@ -730,7 +728,7 @@ _row(
     _v(SBC, "WRITE ATOMIC (32)", OUT, WM, LC, "WriteAtomic32"),
     length=32,
     note=_VAR,
-    std=("SBC-4 5.55",),
+    std=("SBC-4",),
 )
 _row(
     0x7F,
@@ -738,7 +736,7 @@ _row(
     _v(SBC, "WRITE STREAM (32)", OUT, WM, LC, "WriteStream32"),
     length=32,
     note=_VAR,
-    std=("SBC-4 5.60",),
+    std=("SBC-4",),
 )
 _row(
     0x7F,
@@ -746,7 +744,7 @@ _row(
     _v(SBC, "WRITE SCATTERED (32)", OUT, WM, LSC, "WriteScattered32"),
     length=32,
     note=_VAR,
-    std=("SBC-4 5.58",),
+    std=("SBC-4",),
 )
 
 # ---- group 4 (16-byte)
@@ -755,34 +753,32 @@ _row(
     None,
     _v(SBC, "XDWRITE EXTENDED (16)", OUT, WM, LC, "XdWriteExtended16"),
     _v(SSC, "WRITE FILEMARKS (16)", NO, WM, L0, "WriteFilemarks16"),
-    std=("SBC-3 (obsolete)", "SSC-5 6.12"),
+    std=("SBC-3 (obsolete)", "SSC-5"),
 )
 _row(
     0x81,
     None,
     _v(SBC, "REBUILD (16)", OUT, RM | WM, LC, "XdWriteExtended16"),
     _v(SSC, "READ REVERSE (16)", IN, RM, L0, "ReadReverse16"),
-    std=("SBC-2 (obsolete)", "SSC-3 5.5"),
+    std=("SBC-2 (obsolete)", "SSC-3"),
 )
 _row(
     0x82,
     None,
     _v(SBC, "REGENERATE (16)", OUT, RM | WM, LC, "XdWriteExtended16"),
     _v(SSC, "ALLOW OVERWRITE", NO, DS, L0, "AllowOverwrite"),
-    std=("SBC-2 (obsolete)", "SSC-5 7.1"),
+    std=("SBC-2 (obsolete)", "SSC-5"),
 )
-_spc(0x86, None, "ACCESS CONTROL IN", IN, E0, L0, "AccessControl", std="SPC-3 6.1 (removed)")
-_spc(
-    0x87, None, "ACCESS CONTROL OUT", OUT, DS | SEC, L0, "AccessControl", std="SPC-3 6.2 (removed)"
-)
-_spc(0x8C, None, "READ ATTRIBUTE", IN, E0, L0, "ReadAttribute", std="SPC-5 6.18")
-_spc(0x8D, None, "WRITE ATTRIBUTE", OUT, DS, L0, "WriteAttribute", std="SPC-5 6.50")
+_spc(0x86, None, "ACCESS CONTROL IN", IN, E0, L0, "AccessControl", std="SPC-3 (removed)")
+_spc(0x87, None, "ACCESS CONTROL OUT", OUT, DS | SEC, L0, "AccessControl", std="SPC-3 (removed)")
+_spc(0x8C, None, "READ ATTRIBUTE", IN, E0, L0, "ReadAttribute", std="SPC-5")
+_spc(0x8D, None, "WRITE ATTRIBUTE", OUT, DS, L0, "WriteAttribute", std="SPC-5")
 _row(
     0x92,
     None,
     _v(SBC, "LOCK UNLOCK CACHE (16)", NO, E0, LC, "LockUnlockCache16"),
     _v(SSC, "LOCATE (16)", NO, E0, L0, "Locate16"),
-    std=("SBC-3 5.7", "SSC-5 7.6"),
+    std=("SBC-3", "SSC-5"),
 )
 for _sa, _nm, _eff in (
     (0x01, "CLOSE ZONE", DS),
@@ -791,7 +787,7 @@ for _sa, _nm, _eff in (
     (0x04, "RESET WRITE POINTER", ER | WM),
     (0x10, "SEQUENTIALIZE ZONE", DS),
 ):
-    _row(0x94, _sa, _v(SBC, _nm, NO, _eff, LC, "ZbcOut"), std=("ZBC-2 5.x ZBC OUT",))
+    _row(0x94, _sa, _v(SBC, _nm, NO, _eff, LC, "ZbcOut"), std=("ZBC-2.x ZBC OUT",))
 for _sa, _nm, _dir, _eff in (
     (0x00, "REPORT ZONES", IN, E0),
     (0x06, "REPORT REALMS", IN, E0),
@@ -799,10 +795,10 @@ for _sa, _nm, _dir, _eff in (
     (0x08, "ZONE ACTIVATE", IN, DS),
     (0x09, "ZONE QUERY", IN, E0),
 ):
-    _row(0x95, _sa, _v(SBC, _nm, _dir, _eff, L0, "ZbcIn"), std=("ZBC-2 5.x ZBC IN",))
-_row(0x9A, None, _v(SBC, "WRITE STREAM (16)", OUT, WM, LC, "WriteStream16"), std=("SBC-4 5.59",))
-_spc(0x9B, None, "READ BUFFER (16)", IN, E0, L0, "ReadBuffer16", std="SPC-5 6.21")
-_row(0x9C, None, _v(SBC, "WRITE ATOMIC (16)", OUT, WM, LC, "WriteAtomic16"), std=("SBC-4 5.54",))
+    _row(0x95, _sa, _v(SBC, _nm, _dir, _eff, L0, "ZbcIn"), std=("ZBC-2.x ZBC IN",))
+_row(0x9A, None, _v(SBC, "WRITE STREAM (16)", OUT, WM, LC, "WriteStream16"), std=("SBC-4",))
+_spc(0x9B, None, "READ BUFFER (16)", IN, E0, L0, "ReadBuffer16", std="SPC-5")
+_row(0x9C, None, _v(SBC, "WRITE ATOMIC (16)", OUT, WM, LC, "WriteAtomic16"), std=("SBC-4",))
 _spc(
     0x9D,
     None,
@@ -829,7 +825,7 @@ _row(
     0x9F,
     0x12,
     _v(SBC, "WRITE SCATTERED (16)", OUT, WM, LSC, "WriteScattered16"),
-    std=("SBC-4 5.57",),
+    std=("SBC-4",),
 )
 
 # ---- group 5 (12-byte)
@@ -857,7 +853,7 @@ _row(
     _v(SSC, "READ DYNAMIC RUNTIME ATTRIBUTE", IN, E0, L0, "MaintenanceIn"),
     std=("SSC-5",),
 )
-_row(0xA3, None, _v(MMC, "SEND KEY", OUT, SEC, L0, "SendKey"), std=("MMC-6 6.45",))
+_row(0xA3, None, _v(MMC, "SEND KEY", OUT, SEC, L0, "SendKey"), std=("MMC-6",))
 for _sa, _nm, _eff, _lay in (
     (0x06, "SET IDENTIFYING INFORMATION", DS, "SetIdentifyingInformation"),
     (0x0A, "SET TARGET PORT GROUPS", DS, "MaintenanceOut"),
@@ -881,22 +877,22 @@ _row(
     _v(SSC, "WRITE DYNAMIC RUNTIME ATTRIBUTE", OUT, DS, L0, "MaintenanceOut"),
     std=("SSC-5",),
 )
-_row(0xA4, None, _v(MMC, "REPORT KEY", IN, SEC, L0, "ReportKey"), std=("MMC-6 6.39",))
+_row(0xA4, None, _v(MMC, "REPORT KEY", IN, SEC, L0, "ReportKey"), std=("MMC-6",))
 _row(
     0xA5,
     None,
     _v(MMC, "PLAY AUDIO (12)", NO, RM, LC, "PlayAudio12"),
     _v(SMC, "MOVE MEDIUM", NO, DS, L0, "MoveMedium"),
-    std=("MMC-6", "SMC-3 6.7"),
+    std=("MMC-6", "SMC-3"),
 )
 _row(
     0xA6,
     None,
     _v(MMC, "LOAD/UNLOAD MEDIUM", NO, DS, L0, "LoadUnloadMedium"),
     _v(SMC, "EXCHANGE MEDIUM", NO, DS, L0, "ExchangeMedium"),
-    std=("MMC-6 6.9", "SMC-3 6.1"),
+    std=("MMC-6", "SMC-3"),
 )
-_row(0xA7, None, _v(MMC, "SET READ AHEAD", NO, E0, L0, "SetReadAhead"), std=("MMC-6 6.48",))
+_row(0xA7, None, _v(MMC, "SET READ AHEAD", NO, E0, L0, "SetReadAhead"), std=("MMC-6",))
 _spc(
     0xA9,
     None,
@@ -907,11 +903,9 @@ _spc(
     None,
     std="SPC-5 (no service action defined for SBC, MMC, SSC, SMC)",
 )
-_spc(0xAB, 0x01, "READ MEDIA SERIAL NUMBER", IN, E0, L0, "ReadMediaSerialNumber", std="SPC-5 6.22")
-_row(0xAC, None, _v(MMC, "GET PERFORMANCE", IN, E0, L0, "GetPerformance"), std=("MMC-6 6.8",))
-_row(
-    0xAD, None, _v(MMC, "READ DISC STRUCTURE", IN, E0, L0, "ReadDiscStructure"), std=("MMC-6 6.23",)
-)
+_spc(0xAB, 0x01, "READ MEDIA SERIAL NUMBER", IN, E0, L0, "ReadMediaSerialNumber", std="SPC-5")
+_row(0xAC, None, _v(MMC, "GET PERFORMANCE", IN, E0, L0, "GetPerformance"), std=("MMC-6",))
+_row(0xAD, None, _v(MMC, "READ DISC STRUCTURE", IN, E0, L0, "ReadDiscStructure"), std=("MMC-6",))
 _row(
     0xB0,
     None,
@@ -923,7 +917,7 @@ _row(
     None,
     _v(SBC, "SEARCH DATA EQUAL (12)", OUT, RM, LC, "SearchData12"),
     _v(SMC, "OPEN/CLOSE IMPORT/EXPORT ELEMENT", NO, DS, L0, "OpenCloseImportExportElement"),
-    std=("SBC-1 (obsolete)", "SMC-3 6.8"),
+    std=("SBC-1 (obsolete)", "SMC-3"),
 )
 _row(
     0xB2,
@@ -937,28 +931,26 @@ _row(
     None,
     _v(MMC, "SET STREAMING", OUT, DS, L0, "SetStreaming"),
     _v(SMC, "SEND VOLUME TAG", OUT, DS, L0, "SendVolumeTag"),
-    std=("MMC-6 6.49", "SMC-3 6.17"),
+    std=("MMC-6", "SMC-3"),
 )
 _row(
     0xB7,
     None,
     _v(SBC, "READ DEFECT DATA (12)", IN, E0, L0, "ReadDefectData12"),
-    std=("SBC-4 5.23",),
+    std=("SBC-4",),
 )
-_row(
-    0xB8, None, _v(SMC, "READ ELEMENT STATUS", IN, E0, L0, "ReadElementStatus"), std=("SMC-3 6.12",)
-)
+_row(0xB8, None, _v(SMC, "READ ELEMENT STATUS", IN, E0, L0, "ReadElementStatus"), std=("SMC-3",))
 _row(0xB9, None, _v(MMC, "READ CD MSF", IN, RM, L0, "ReadCdMsf"), std=("MMC-6",))
 _row(0xBA, None, _v(MMC, "SCAN", NO, RM, L0, "Scan"), std=("MMC-6 (obsolete)",))
 _row(0xBB, None, _v(MMC, "SET CD SPEED", NO, DS, L0, "SetCdSpeed"), std=("MMC-6",))
 _row(0xBC, None, _v(MMC, "PLAY CD", NO, RM, LC, "PlayCd"), std=("MMC-2 (obsolete)",))
-_row(0xBD, None, _v(MMC, "MECHANISM STATUS", IN, E0, L0, "MechanismStatus"), std=("MMC-6 6.10",))
-_row(0xBE, None, _v(MMC, "READ CD", IN, RM, LC, "ReadCd"), std=("MMC-6 6.19",))
+_row(0xBD, None, _v(MMC, "MECHANISM STATUS", IN, E0, L0, "MechanismStatus"), std=("MMC-6",))
+_row(0xBE, None, _v(MMC, "READ CD", IN, RM, LC, "ReadCd"), std=("MMC-6",))
 _row(
     0xBF,
     None,
     _v(MMC, "SEND DISC STRUCTURE", OUT, DS | SEC, L0, "SendDiscStructure"),
-    std=("MMC-6 6.42",),
+    std=("MMC-6",),
 )
 
 # ---- every opcode without a row: reserved (groups 0-5) or vendor specific (groups 6-7)
@@ -975,7 +967,7 @@ for _op in range(256):
             UNK,
             L0,
             None,
-            std="SPC-5 4.2.5.1 (groups 6 and 7)",
+            std="SPC-5 (groups 6 and 7)",
             note="vendor specific: the vendor sets the CDB length (Linux assumes 10 bytes)",
         )
     else:
@@ -987,7 +979,7 @@ for _op in range(256):
             UNK,
             L0,
             None,
-            std="SPC-5 4.2.5.1",
+            std="SPC-5",
             note="reserved: no CDB length defined" if (_op >> 5) == 3 else "",
         )
 

@@ -1,9 +1,9 @@
 """EXTENDED COPY (LID1) parameter lists: CSCD descriptors, segment descriptors, LBA ranges.
 
-Owns the SPC-4 6.4.3 parameter list of EXTENDED COPY (LID1): the 16-byte
-header, the copy source/copy destination (CSCD) descriptors (SPC-4 6.4.5;
+Owns the SPC-4 parameter list of EXTENDED COPY (LID1): the 16-byte
+header, the copy source/copy destination (CSCD) descriptors (SPC-4;
 identification descriptor E4h with its designator and disk block length), and
-the segment descriptors (SPC-4 6.4.6) whose block device side carries LBAs:
+the segment descriptors (SPC-4) whose block device side carries LBAs:
 block->stream (00h), stream->block (01h), block->block (02h), the offset forms
 (08h-0Ah) and the "+application client" forms (0Bh-0Dh). `xcopy_lba_ranges`
 returns every block range a copy reads or writes, on any CSCD (the caller
@@ -34,7 +34,7 @@ class XcopyParameterError(CdbError):
 
 @dataclass(frozen=True, slots=True)
 class Cscd:
-    """One CSCD descriptor (SPC-4 6.4.5)."""
+    """One CSCD descriptor (SPC-4)."""
 
     index: int
     type_code: int
@@ -88,13 +88,13 @@ def _err(field: str, byte: int, msg: str) -> XcopyParameterError:
 
 
 def _cscd_len(type_code: int) -> int:
-    # SPC-4 6.4.5.1: CSCD descriptors are 32 bytes; type codes with 64-byte
+    # SPC-4: CSCD descriptors are 32 bytes; type codes with 64-byte
     # descriptors: E5h? (no), EAh IPv6, F?h none. Only EAh (IPv6) is 64.
     return 64 if type_code == 0xEA else 32
 
 
 def parse_xcopy(data: bytes) -> XcopyList:
-    """Parse an EXTENDED COPY (LID1) parameter list (SPC-4 6.4.3)."""
+    """Parse an EXTENDED COPY (LID1) parameter list (SPC-4)."""
     if len(data) < 16:
         raise _err("parameter list", 0, f"{len(data)} bytes is shorter than the 16-byte header")
     list_id = data[0]
