@@ -377,9 +377,8 @@ class LogicalUnit:
         self._wlock = threading.Lock()  # serializes media writes: COMPARE AND WRITE atomicity
         self._state_lock = threading.Lock()
         self._nexus: dict[tuple[str, str], _NexusState] = {}
-        self._last_nexus: Nexus | None = None
-        self._last_state = _NexusState()
-        self._ua_pending = 0  # number of nexuses with a pending unit attention (0: fast path)
+        # the last nexus seen and its state, as one tuple so threads read a consistent pair
+        self._last: tuple[Nexus | None, _NexusState] = (None, _NexusState())
         self.medium = MediumState.READY
         self._not_ready = False
         self._descriptor_sense = False
@@ -520,8 +519,9 @@ class LogicalUnit:
     # -- the protocol ------------------------------------------------------------------
     def execute(self, cdb: bytes, data_out: bytes | memoryview, nexus: Nexus) -> Response:
         """Carry out one command for `nexus` (SAM-5 5.1: execute command)."""
-        if nexus is self._last_nexus:
-            st = self._last_state
+        last = self._last
+        if last[0] is nexus:
+            st = last[1]
         else:
             st = self._nexus_state(nexus)
         if not cdb:
@@ -537,7 +537,7 @@ class LogicalUnit:
                 return self._unsupported_service_action(cdb, nexus, st)
             entry = found
         flags = entry.flags
-        if self._ua_pending and st.ua and not flags & _NO_UA:
+        if st.ua and not flags & _NO_UA:
             return self._report_ua(st)
         conflict = self._pr_check(nexus, cdb, entry.row)
         if conflict is not None:
@@ -592,7 +592,7 @@ class LogicalUnit:
         return self._check_response(CheckCondition(key, asc))
 
     def _unsupported_service_action(self, cdb: bytes, nexus: Nexus, st: _NexusState) -> Response:
-        if self._ua_pending and st.ua:
+        if st.ua:
             return self._report_ua(st)
         why = "unsupported service action"
         self._record_refusal(nexus, cdb, None, why, ILLEGAL_REQUEST, *ASC_INVALID_FIELD_IN_CDB)
@@ -643,20 +643,14 @@ class LogicalUnit:
                 st.prevent = False
                 st.ua.clear()
                 st.ua.append(asc)
-            self._ua_pending = len(self._nexus)
         self._reset_delegates(function, nexus)
 
     def nexus_lost(self, nexus: Nexus) -> None:
         """The I_T nexus is gone: forget its PREVENT and UAs; drop its RESERVE(6) reservation."""
         with self._state_lock:
             st = self._nexus.pop((nexus.initiator, nexus.target), None)
-            if st is not None and st.ua:
-                self._ua_pending -= 1
-            if self._last_nexus is not None and (
-                self._last_nexus.initiator,
-                self._last_nexus.target,
-            ) == (nexus.initiator, nexus.target):
-                self._last_nexus = None
+            if st is not None and self._last[1] is st:
+                self._last = (None, _NexusState())
         with self._pr_lock:
             self.reservations.nexus_lost(nexus)
 
@@ -678,16 +672,12 @@ class LogicalUnit:
             if st is None:
                 st = _NexusState()  # first contact: POWER ON, RESET OR BUS DEVICE RESET OCCURRED
                 self._nexus[key] = st
-                self._ua_pending += 1
-            self._last_nexus = nexus
-            self._last_state = st
+            self._last = (nexus, st)
         return st
 
     def _queue_ua(self, st: _NexusState, asc: tuple[int, int]) -> None:
         if asc in st.ua:
             return
-        if not st.ua:
-            self._ua_pending += 1
         st.ua.append(asc)
 
     def establish_unit_attention(
@@ -720,10 +710,7 @@ class LogicalUnit:
         with self._state_lock:
             if not st.ua:
                 return None
-            asc = st.ua.popleft()
-            if not st.ua:
-                self._ua_pending -= 1
-            return asc
+            return st.ua.popleft()
 
     def _report_ua(self, st: _NexusState) -> Response:
         asc = self._pop_ua(st)
