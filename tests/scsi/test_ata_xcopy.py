@@ -140,3 +140,20 @@ def test_xcopy_block_sizes_differ() -> None:
 def test_xcopy_truncated_list_is_parameter_error() -> None:
     with pytest.raises(XcopyParameterError):
         parse_xcopy(bytes([1, 0, 0, 32]) + bytes(12))
+
+
+def test_xcopy_lid4_block_to_block() -> None:
+    cscds = _cscd(512, b"a" * 8) + _cscd(512, b"b" * 8)
+    seg = _b2b(0, 1, 4, 7, 9)
+    header = bytearray(48)
+    header[0] = 0x01
+    header[2:4] = (0x20).to_bytes(2, "big")
+    header[16] = 0xFF
+    header[20:24] = (0x1234).to_bytes(4, "big")
+    header[42:44] = len(cscds).to_bytes(2, "big")
+    header[44:46] = len(seg).to_bytes(2, "big")
+    data = bytes(header) + cscds + seg
+    lst = parse_xcopy(data, lid4=True)
+    assert lst.list_identifier == 0x1234
+    o = decode(h("83 01 00 00 00 00 00 00 00 00") + len(data).to_bytes(4, "big") + h("00 00"))
+    assert lba_ranges(o, data) == (LbaRange(7, 4), LbaRange(9, 4))

@@ -8,7 +8,12 @@ block->stream (00h), stream->block (01h), block->block (02h), the offset forms
 (08h-0Ah) and the "+application client" forms (0Bh-0Dh). `xcopy_lba_ranges`
 returns every block range a copy reads or writes, on any CSCD (the caller
 decides which CSCD is which logical unit: `parse_xcopy` gives the details).
-EXTENDED COPY (LID4) lists are not parsed; their answer is the whole medium.
+EXTENDED COPY (LID4) lists (SPC-4 "EXTENDED COPY(LID4) parameter data") carry a
+48-byte header (PARAMETER LIST FORMAT 01h, a 32-byte header CSCD descriptor of
+type FFh holding the 4-byte LIST IDENTIFIER at bytes 20-23, and 2-byte CSCD,
+segment and inline lengths at bytes 42-47) followed by the same descriptors.
+The LID4 length offsets follow other targets' reading of that table; they are
+not checked against the standard's text here.
 """
 
 from __future__ import annotations
@@ -93,24 +98,36 @@ def _cscd_len(type_code: int) -> int:
     return 64 if type_code == 0xEA else 32
 
 
-def parse_xcopy(data: bytes) -> XcopyList:
-    """Parse an EXTENDED COPY (LID1) parameter list (SPC-4)."""
-    if len(data) < 16:
-        raise _err("parameter list", 0, f"{len(data)} bytes is shorter than the 16-byte header")
-    list_id = data[0]
-    cscd_len = _be(data, 2, 2)
-    seg_len = _be(data, 8, 4)
-    inline_len = _be(data, 12, 4)
-    if 16 + cscd_len + seg_len + inline_len > len(data):
+def parse_xcopy(data: bytes, *, lid4: bool = False) -> XcopyList:
+    """Parse an EXTENDED COPY (LID1) or, with `lid4`, (LID4) parameter list (SPC-4)."""
+    if lid4:
+        if len(data) < 48:
+            raise _err("parameter list", 0, f"{len(data)} bytes is shorter than the 48-byte header")
+        if data[0] != 0x01:
+            raise _err("parameter list format", 0, f"{data[0]:02X}h is not 01h")
+        head = 48
+        list_id = _be(data, 20, 4)
+        cscd_len = _be(data, 42, 2)
+        seg_len = _be(data, 44, 2)
+        inline_len = _be(data, 46, 2)
+    else:
+        if len(data) < 16:
+            raise _err("parameter list", 0, f"{len(data)} bytes is shorter than the 16-byte header")
+        head = 16
+        list_id = data[0]
+        cscd_len = _be(data, 2, 2)
+        seg_len = _be(data, 8, 4)
+        inline_len = _be(data, 12, 4)
+    if head + cscd_len + seg_len + inline_len > len(data):
         raise _err(
             "segment descriptor list length",
             8,
             f"header lists {cscd_len}+{seg_len}+{inline_len} bytes of descriptors and inline"
-            f" data, parameter list has {len(data) - 16}",
+            f" data, parameter list has {len(data) - head}",
         )
     cscds: list[Cscd] = []
-    off = 16
-    end = 16 + cscd_len
+    off = head
+    end = head + cscd_len
     while off < end:
         t = data[off]
         n = _cscd_len(t)
@@ -201,11 +218,9 @@ def _segment(t: int, d: bytes, off: int, cscds: list[Cscd]) -> Segment:
 
 def xcopy_lba_ranges(data: bytes, *, lid4: bool = False) -> tuple[LbaRange, ...]:
     """Every block range an EXTENDED COPY parameter list reads or writes."""
-    if lid4:
-        return (LbaRange(0, 0, True),)
     if not data:
         return ()
-    lst = parse_xcopy(data)
+    lst = parse_xcopy(data, lid4=lid4)
     out: list[LbaRange] = []
     for s in lst.segments:
         for r in (s.source_range, s.destination_range):
