@@ -448,6 +448,12 @@ def test_writesame16_unmap_punches(disk: Disk) -> None:
     assert LbaExtent(2, 4, LbaState.DEALLOCATED) in status
 
 
+def test_writesame10_unmap_with_data_still_deallocates(disk: Disk) -> None:
+    disk.run(cdb10(0x2A, LAST - 3, 4), block(0xFF) * 4)
+    expect(disk.run(cdb10(0x41, LAST - 3, 4, flags=0x08), block(0xFF)), EXPECT_GOOD)
+    assert disk.inside(LAST - 3, 4) == bytes(4 * BS)  # LBPRZ=1
+
+
 def test_writesame16_ndob(disk: Disk) -> None:
     disk.run(cdb10(0x2A, 0, 4), block(3) * 4)
     expect(disk.run(cdb16(0x93, 1, 2, flags=0x01)), EXPECT_GOOD)

@@ -17,7 +17,6 @@ from sgguard.target.lu import LogicalUnit
 from tests.target.test_lu import (
     EXPECT_GOOD,
     EXPECT_INVALID_FIELD_IN_CDB,
-    EXPECT_LBA_OUT_OF_RANGE,
     Expect,
     expect,
     sense_triple,
@@ -36,6 +35,12 @@ EXPECT_UNSUPPORTED_SEGMENT = Expect(
 )
 EXPECT_UNSUPPORTED_CSCD = Expect(
     "UNSUPPORTED TARGET DESCRIPTOR TYPE CODE", Status.CHECK_CONDITION, 0x5, 0x26, 0x07
+)
+EXPECT_COPY_ABORTED_LBA = Expect(
+    "COPY ABORTED, LBA OUT OF RANGE", Status.CHECK_CONDITION, 0xA, 0x21, 0x00
+)
+EXPECT_PARAM_LIST_LENGTH = Expect(
+    "PARAMETER LIST LENGTH ERROR", Status.CHECK_CONDITION, 0x5, 0x1A, 0x00
 )
 EXPECT_WRITE_PROTECTED = Expect("WRITE PROTECTED", Status.CHECK_CONDITION, 0x7, 0x27, 0x00)
 
@@ -152,7 +157,7 @@ def test_extendedcopy_beyond_eol_writes_nothing() -> None:
         cdb, param = xcopy(
             [cscd(u1.identity.naa), cscd(u2.identity.naa)], [segment(0, 1, 1, 0, 0), seg]
         )
-        expect(u1.execute(cdb, param, A), EXPECT_LBA_OUT_OF_RANGE)
+        expect(u1.execute(cdb, param, A), EXPECT_COPY_ABORTED_LBA)
     assert hashlib.sha256(bytes(site.base.buffer)).hexdigest() == before
 
 
@@ -190,8 +195,27 @@ def test_extendedcopy_truncated_parameter_list() -> None:
     site = Site()
     u1, u2 = site.units[1], site.units[2]
     cdb, param = xcopy([cscd(u1.identity.naa), cscd(u2.identity.naa)], [segment(0, 1, 1, 0, 0)])
-    resp = u1.execute(cdb, param[:40], A)
-    assert sense_triple(resp.sense)[0] == 0x5
+    for cut in (8, 40, len(param) - 1):
+        expect(u1.execute(cdb, param[:cut], A), EXPECT_PARAM_LIST_LENGTH)
+
+
+def test_extendedcopy_cscd_index_outside_the_list() -> None:
+    site = Site()
+    u1 = site.units[1]
+    cdb, param = xcopy([cscd(u1.identity.naa)], [segment(0, 1, 1, 0, 0)])
+    resp = u1.execute(cdb, param, A)
+    assert sense_triple(resp.sense)[0] == 0xA  # COPY ABORTED
+
+
+def test_extendedcopy_too_many_descriptors() -> None:
+    site = Site()
+    u1 = site.units[1]
+    cdb, param = xcopy([cscd(u1.identity.naa)] * 9, [segment(0, 0, 1, 0, 1)])
+    assert sense_triple(u1.execute(cdb, param, A).sense) == (0x5, 0x26, 0x06)
+    cdb, param = xcopy([cscd(u1.identity.naa)], [segment(0, 0, 1, 0, 1)] * 33)
+    assert sense_triple(u1.execute(cdb, param, A).sense) == (0x5, 0x26, 0x08)
+    cdb, param = xcopy([cscd(u1.identity.naa)] * 9, [segment(0, 0, 1, 0, 1)] * 33)
+    expect(u1.execute(cdb, param, A), EXPECT_PARAM_LIST_LENGTH)
 
 
 def test_receivecopyresults_operating_parameters() -> None:

@@ -12,7 +12,10 @@ resolves it only among the units `peers(nexus)` returns, the units the same
 initiator may use through this transport (its ACL). Anything else (another
 initiator's slice, the shared disk's own NAA, an unknown designator, another
 CSCD or segment type) ends the copy before a block moves, with COPY ABORTED or
-ILLEGAL REQUEST and a log record saying why. Every segment is checked (both
+ILLEGAL REQUEST and a log record saying why (truncated or oversized lists:
+PARAMETER LIST LENGTH ERROR; a segment beyond a slice's end or naming a CSCD
+that is not in the list: COPY ABORTED, as libiscsi's suite and Linux LIO
+expect). Every segment is checked (both
 units' range, block size, policy, read-only and write protect, medium state and
 reservations for this nexus) before the first block is read, so a refused copy
 writes nothing.
@@ -200,15 +203,20 @@ class CopyManager:
         )
 
     def _plan(self, lu: LogicalUnit, data: bytes, nexus: Nexus) -> list[_Plan]:
-        try:
-            parsed = parse_xcopy(data)
-        except CdbError as exc:
+        length_error = Asc.PARAMETER_LIST_LENGTH_ERROR.value
+        if len(data) < 16:
+            raise _Abort(ILLEGAL_REQUEST, length_error, "parameter list shorter than its header")
+        lists = struct.unpack_from(">H", data, 2)[0] + struct.unpack_from(">I", data, 8)[0]
+        if lists > MAX_LIST_LENGTH:
             raise _Abort(
                 ILLEGAL_REQUEST,
-                Asc.INVALID_FIELD_IN_PARAMETER_LIST.value,
-                exc.message,
-                field=exc.byte,
-            ) from None
+                length_error,
+                f"descriptor lists of {lists} bytes exceed the maximum",
+            )
+        try:
+            parsed = parse_xcopy(data)
+        except CdbError as exc:  # every parse error is a list running past the data
+            raise _Abort(ILLEGAL_REQUEST, length_error, exc.message) from None
         if len(parsed.cscds) > MAX_CSCD_DESCRIPTORS:
             raise _Abort(ILLEGAL_REQUEST, Asc.TOO_MANY_TARGET_DESCRIPTORS.value, "too many CSCDs")
         if len(parsed.segments) > MAX_SEGMENT_DESCRIPTORS:
@@ -251,7 +259,7 @@ class CopyManager:
                 )
             if not (0 <= seg.source < len(units) and 0 <= seg.destination < len(units)):
                 raise _Abort(
-                    ILLEGAL_REQUEST,
+                    COPY_ABORTED,
                     Asc.INVALID_FIELD_IN_PARAMETER_LIST.value,
                     f"segment {i}: CSCD index out of the list",
                 )
@@ -268,7 +276,7 @@ class CopyManager:
             for unit, rng, what in ((src, s_range, "source"), (dst, d_range, "destination")):
                 if rng.lba + blocks > unit.backend.num_blocks:
                     raise _Abort(
-                        ILLEGAL_REQUEST,
+                        COPY_ABORTED,
                         Asc.LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE.value,
                         f"segment {i}: {what} blocks [{rng.lba}, +{blocks}) beyond the slice",
                     )

@@ -42,7 +42,9 @@ NAA_LOCAL_CID = 0x5A6767  # "Zgg": sgguard's locally administered company ID
 _VERSION_DESCRIPTORS = (
     0x00A0,  # SAM-5 (no version claimed)
     0x05C0,  # SPC-5 (no version claimed)
+    0x0460,  # SPC-4 (no version claimed): what it implements is SPC-4 too
     0x0600,  # SBC-4 (no version claimed)
+    0x04C0,  # SBC-3 (no version claimed)
     0x0960,  # iSCSI (no version claimed)
 )
 
@@ -87,12 +89,15 @@ class Identity:
     revision: str = "0001"
     relative_port: int = 1
     removable: bool = False
+    version: int = 0x07  # INQUIRY VERSION: 07h SPC-5 (06h SPC-4 for initiators that insist)
 
     def __post_init__(self) -> None:
         if len(self.naa) != 16 or self.naa[0] >> 4 != 6:
             raise ValueError("Identity.naa must be a 16-byte NAA 6 identifier")
         if not self.serial or not self.serial.isascii() or not self.serial.isprintable():
             raise ValueError("Identity.serial must be printable ASCII and not empty")
+        if self.version not in (0x05, 0x06, 0x07):
+            raise ValueError("Identity.version must be 05h (SPC-3), 06h (SPC-4) or 07h (SPC-5)")
 
     @classmethod
     def for_slice(
@@ -149,7 +154,7 @@ def standard_inquiry(identity: Identity, *, third_party_copy: bool = True) -> by
     out = bytearray(96)
     out[0] = 0x00  # peripheral qualifier 0, device type 0 (SBC)
     out[1] = 0x80 if identity.removable else 0x00  # RMB
-    out[2] = 0x07  # VERSION: SPC-5
+    out[2] = identity.version  # VERSION: 07h SPC-5 by default
     out[3] = 0x12  # HISUP=1, RESPONSE DATA FORMAT=2
     out[4] = len(out) - 5  # ADDITIONAL LENGTH
     out[5] = 0x08 if third_party_copy else 0x00  # 3PC; TPGS=0, PROTECT=0

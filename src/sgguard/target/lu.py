@@ -1012,7 +1012,9 @@ class LogicalUnit:
             pattern = bytes(data_out)
         if blocks:
             with self._wlock:
-                if unmap and pattern.count(0) == bs and self.backend.unmap_supported:
+                if unmap and self.backend.unmap_supported:
+                    # UNMAP=1 deallocates whatever the data (as LIO does, libiscsi expects);
+                    # LBPRZ=1: the blocks read back as zeros
                     self.backend.punch(lba, blocks)
                 else:
                     self.backend.write_same(lba, blocks, pattern, fua=self._force_fua)
