@@ -888,7 +888,8 @@ class Reservations:
         type_code = cdb[2] & 0x0F
         plen = int.from_bytes(cdb[5:9], "big")
         if sa not in PrOutAction._value2member_map_ or sa == PrOutAction.REGISTER_AND_MOVE:
-            what = "is not supported" if sa == PrOutAction.REGISTER_AND_MOVE else "is not defined"
+            # 07h REGISTER AND MOVE and 08h REPLACE LOST RESERVATION (SPC-5) are not supported
+            what = "is not supported" if sa in (0x07, 0x08) else "is not defined"
             return _fail(
                 _illegal(
                     INVALID_FIELD_IN_CDB,
