@@ -20,6 +20,8 @@ __all__ = [
     "IOCTL_NUMBERS",
     "OUTPUT_FIELDS",
     "Case",
+    "CommandFacts",
+    "Decision",
     "Ioctl",
     "Node",
     "OpenMode",
@@ -163,31 +165,98 @@ def _check_cdb(cdb: bytes) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the kernel's policy did with a case, and why.
+class Decision:
+    """The policy's answer for one (release, node, mode, capability, ioctl, opcode).
 
-    `outcome`: the spec's allowed/EPERM/ENOTTY (EINVAL: see `Result`).
     `rule`: the kernel function that decided (`capable(CAP_SYS_RAWIO)` when the
-    capability was what let it through). `errno`: what the process sees when it is
-    not the outcome's name (EFAULT from old block-layer SG_IO, EINVAL for
-    ENOIOCTLCMD before 07d106d0a33d). `escape`: an allowed request that reads or
-    changes the medium or the device reached the whole disk from a partition or
-    partial dm map (with node_start/node_blocks: only when its blocks fall outside).
+    capability was what let the request through). `errno`: what the process sees
+    (it differs from the outcome's name for EFAULT from old block-layer SG_IO and
+    EINVAL for ENOIOCTLCMD before 07d106d0a33d). `whole_disk`: the request was
+    forwarded from a partition or partial dm map to the whole disk's driver.
     `estimated`: an uncertain era boundary decided the outcome.
     """
 
     outcome: Result
     rule: str
-    escape: bool
-    estimated: bool
-    era: str
-    errno: str | None = None
-    command: str | None = None
-    aliases: tuple[str, ...] = ()
-    effects: tuple[str, ...] = ()
-    path: tuple[str, ...] = ()
+    errno: str | None
+    path: tuple[str, ...]
     notes: tuple[str, ...] = ()
-    whole_disk: bool = False  # the request was forwarded to the whole disk's driver
+    whole_disk: bool = False
+    estimated: bool = False
+    era: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFacts:
+    """What a CDB is on a disk (SBC), from the command table."""
+
+    name: str | None
+    aliases: tuple[str, ...]
+    effects: tuple[str, ...]  # Effect names; empty: no effect on medium or device
+    touches: bool  # reads or changes the medium or the device
+    ranged: bool  # every effect is confined to the LBA ranges it addresses
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a kernel's policy did with a case, and why.
+
+    `outcome`: the spec's allowed/EPERM/ENOTTY (EINVAL: see `Result`); `rule`,
+    `errno`, `path`, `estimated`, `era` and `whole_disk` come from the `Decision`;
+    `escape`: an allowed request that reads or changes the medium or the device
+    reached the whole disk from a partition or partial dm map (with
+    node_start/node_blocks: only when the blocks it addresses fall outside the node);
+    `command`, `aliases`, `effects` describe the CDB on a disk.
+    """
+
+    decision: Decision
+    escape: bool
+    facts: CommandFacts | None = None
+    extra_notes: tuple[str, ...] = ()
+
+    @property
+    def outcome(self) -> Result:
+        return self.decision.outcome
+
+    @property
+    def rule(self) -> str:
+        return self.decision.rule
+
+    @property
+    def errno(self) -> str | None:
+        return self.decision.errno
+
+    @property
+    def estimated(self) -> bool:
+        return self.decision.estimated
+
+    @property
+    def era(self) -> str:
+        return self.decision.era
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return self.decision.path
+
+    @property
+    def whole_disk(self) -> bool:
+        return self.decision.whole_disk
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.decision.notes + self.extra_notes if self.extra_notes else self.decision.notes
+
+    @property
+    def command(self) -> str | None:
+        return self.facts.name if self.facts is not None else None
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return self.facts.aliases if self.facts is not None else ()
+
+    @property
+    def effects(self) -> tuple[str, ...]:
+        return self.facts.effects if self.facts is not None else ()
 
 
 CASE_FIELDS = (
@@ -318,18 +387,21 @@ def case_to_json(case: Case) -> dict[str, Any]:
 def outcome_to_json(case: Case, outcome: Outcome) -> dict[str, Any]:
     """One output line: the case's fields, then the outcome's."""
     out = case_to_json(case)
-    out["outcome"] = outcome.outcome
-    out["rule"] = outcome.rule
+    d = outcome.decision
+    out["outcome"] = d.outcome
+    out["rule"] = d.rule
     out["escape"] = outcome.escape
-    out["estimated"] = outcome.estimated
-    out["era"] = outcome.era
-    out["errno"] = outcome.errno
-    if outcome.command is not None:
-        out["command"] = outcome.command
-        out["aliases"] = list(outcome.aliases)
-        out["effects"] = list(outcome.effects)
-    out["whole_disk"] = outcome.whole_disk
-    out["path"] = list(outcome.path)
-    if outcome.notes:
-        out["notes"] = list(outcome.notes)
+    out["estimated"] = d.estimated
+    out["era"] = d.era
+    out["errno"] = d.errno
+    facts = outcome.facts
+    if facts is not None:
+        out["command"] = facts.name
+        out["aliases"] = list(facts.aliases)
+        out["effects"] = list(facts.effects)
+    out["whole_disk"] = d.whole_disk
+    out["path"] = list(d.path)
+    notes = outcome.notes
+    if notes:
+        out["notes"] = list(notes)
     return out

@@ -43,11 +43,21 @@ Decisions, with their sources (torvalds/linux):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from sgguard.errors import InputError
-from sgguard.kernel.cases import CDB_IOCTLS, Case, Ioctl, Node, OpenMode, Outcome, Result
+from sgguard.kernel.cases import (
+    CDB_IOCTLS,
+    Case,
+    CommandFacts,
+    Decision,
+    Ioctl,
+    Node,
+    OpenMode,
+    Outcome,
+    Result,
+)
 from sgguard.kernel.eras import (
     BOUNDARIES,
     PARTITION_WHITELIST,
@@ -74,19 +84,6 @@ __all__ = [
 CAP = "capable(CAP_SYS_RAWIO)"
 _WHITELIST = frozenset(Ioctl(name) for name in PARTITION_WHITELIST)
 START_STOP_UNIT = 0x1B
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The policy's answer for one (node, mode, capability, ioctl, opcode), no escape yet."""
-
-    outcome: Result
-    rule: str
-    errno: str | None
-    path: tuple[str, ...]
-    notes: tuple[str, ...] = ()
-    whole_disk: bool = False  # forwarded from a partition / partial map to the whole disk
-    estimated: bool = False
 
 
 @dataclass(slots=True)
@@ -313,7 +310,7 @@ def _decide_sg(
 
 # --- Escape -------------------------------------------------------------------
 
-_OPCODE_EFFECTS: dict[bytes, tuple[str | None, tuple[str, ...], tuple[str, ...], bool, bool]] = {}
+_OPCODE_EFFECTS: dict[bytes, CommandFacts] = {}
 # Effects a pure LBA range confines (checked against node_start/node_blocks); any
 # other effect acts on the whole device.
 _RANGED = frozenset({"READS_MEDIA", "WRITES_MEDIA", "ERASES"})
@@ -326,10 +323,8 @@ def _effect_names(effects: object) -> tuple[str, ...]:
     return tuple(e.name for e in Effect if e.value and e in effects and e.name)
 
 
-def _command_info(
-    cdb: bytes,
-) -> tuple[str | None, tuple[str, ...], tuple[str, ...], bool, bool]:
-    """(name, aliases, effect names, touches medium/device, ranged only) on a disk (SBC).
+def _command_info(cdb: bytes) -> CommandFacts:
+    """What the CDB is on a disk (SBC): name, aliases, effects, whether it is LBA-confined.
 
     The CDB's own command decides: an opcode whose service action the CDB leaves
     undefined for disks (48h with service action 00h) is rejected by the device and
@@ -366,7 +361,7 @@ def _command_info(
                 aliases.append(v.name)
     touches = bool(effects)
     ranged = touches and all(e in _RANGED for e in effects)
-    info = (name, tuple(aliases), effects, touches, ranged)
+    info = CommandFacts(name, tuple(aliases), effects, touches, ranged)
     if len(_OPCODE_EFFECTS) > 100_000:
         _OPCODE_EFFECTS.clear()
     _OPCODE_EFFECTS[cdb] = info
@@ -460,7 +455,7 @@ class KernelModel:
             # Name the capability when it is what let the request through.
             plain = _decide(flags, lists, node, writable, False, unpriv, ioctl, op)
             if plain.outcome is not d.outcome and d.outcome is Result.ALLOWED:
-                d = Decision(d.outcome, CAP, d.errno, (*d.path, CAP), d.notes, d.whole_disk, False)
+                d = replace(d, rule=CAP, path=(*d.path, CAP))
         moved = [
             f.value
             for f, fl, ls in self._alternatives
@@ -468,7 +463,8 @@ class KernelModel:
         ]
         if moved:
             notes = (*d.notes, "estimated: decided by the uncertain boundary " + ", ".join(moved))
-            d = Decision(d.outcome, d.rule, d.errno, d.path, notes, d.whole_disk, True)
+            d = replace(d, notes=notes, estimated=True)
+        d = replace(d, era=self.era)
         table[op] = d
         return d
 
@@ -499,39 +495,22 @@ class KernelModel:
         return outcome
 
     def _outcome(self, d: Decision, case: Case) -> Outcome:
-        name: str | None = None
-        aliases: tuple[str, ...] = ()
-        effects: tuple[str, ...] = ()
-        escape = False
-        notes = d.notes
         cdb = case.cdb
+        facts: CommandFacts | None = None
         if cdb is not None:
-            name, aliases, effects, touches, ranged = _command_info(cdb)
-        elif case.ioctl in (Ioctl.CDROMEJECT, Ioctl.CDROMCLOSETRAY):
-            touches, ranged = True, False  # START STOP UNIT: the whole device's state
+            facts = _command_info(cdb)
+            touches, ranged = facts.touches, facts.ranged
         else:
-            touches, ranged = False, False
-        if d.outcome is Result.ALLOWED and d.whole_disk and touches:
-            escape = True
-            if case.node_start is not None and case.node_blocks is not None and ranged:
-                assert cdb is not None
-                escape, note = _escapes_range(cdb, case.node_start, case.node_blocks)
-                if note:
-                    notes = (*notes, note)
-        return Outcome(
-            outcome=d.outcome,
-            rule=d.rule,
-            escape=escape,
-            estimated=d.estimated,
-            era=self.era,
-            errno=d.errno,
-            command=name,
-            aliases=aliases,
-            effects=effects,
-            path=d.path,
-            notes=notes,
-            whole_disk=d.whole_disk,
-        )
+            touches, ranged = case.ioctl in _START_STOP, False  # START STOP UNIT: device state
+        if not (touches and d.whole_disk and d.outcome is Result.ALLOWED):
+            return Outcome(d, False, facts)
+        if case.node_start is None or case.node_blocks is None or not ranged or cdb is None:
+            return Outcome(d, True, facts)
+        escape, note = _escapes_range(cdb, case.node_start, case.node_blocks)
+        return Outcome(d, escape, facts, (note,) if note else ())
+
+
+_START_STOP = frozenset({Ioctl.CDROMEJECT, Ioctl.CDROMCLOSETRAY})
 
 
 _MODELS: dict[str, KernelModel] = {}
