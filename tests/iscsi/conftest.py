@@ -108,6 +108,13 @@ name = "{prefix}:part2"
   read_only = true
 
 [[target]]
+name = "{prefix}:conf"
+  [[target.lun]]
+  lun = 0
+  slice = "part1"
+  removable = true
+
+[[target]]
 name = "{prefix}:chap"
 chap = {{ user = "{chap_user}", secret = "{chap_secret}" }}
 mutual_chap = {{ user = "{mutual_user}", secret = "{mutual_secret}" }}

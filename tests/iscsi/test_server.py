@@ -50,7 +50,7 @@ def test_serve_iscsi_ls_lists_targets_and_luns(served: Served) -> None:
         for line in r.stdout.splitlines()
         if line.startswith("Target:")
     }
-    assert names == {f"{PREFIX}:part1", f"{PREFIX}:part2", f"{PREFIX}:chap"}  # acl hidden
+    assert names == {f"{PREFIX}:{n}" for n in ("part1", "part2", "conf", "chap")}  # acl hidden
     assert f"Portal:127.0.0.1:{served.port},1" in r.stdout
     # REPORT LUNS (iscsi-ls -s logs in to each target, the ACL'd one first, and
     # stops at the CHAP one)

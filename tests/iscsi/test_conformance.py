@@ -1,0 +1,136 @@
+"""libiscsi's conformance suite (`iscsi-test-cu --dataloss`, every suite) against `sgguard serve`.
+
+Prints the CUnit summary table, every skipped test with its reason and every
+failure with the area that owns it; writes the full log to
+artifacts/iscsi-test-cu.log. Reference (issue 5): Debian's tgt 1.0.85 scores
+230 tests, 8 failed, 81 skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from .conftest import PREFIX, make_image, need, start_serve, stop_serve, tools_env
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+TGT_TESTS, TGT_FAILED, TGT_SKIPPED = 230, 8, 81
+
+# Failures that belong to the SCSI logical unit (issue 4, sgguard.target.lu), not to
+# the iSCSI transport, with why; the test asserts nothing else fails and reports
+# any of these that now pass.
+LU_AREA = {
+    "CompareAndWrite.Simple": "COMPARE AND WRITE refused for a transfer libiscsi 1.19 expects to work",
+    "CompareAndWrite.Miscompare": "same as CompareAndWrite.Simple",
+    "Inquiry.Standard": "standard INQUIRY VERSION 7 (SPC-5); libiscsi 1.19 accepts 4, 5 or 6",
+    "ReportSupportedOpcodes.OneCommand": "RSOC one-command usage data for opcode 0x7f",
+    "WriteSame10.UnmapUntilEnd": "WRITE SAME(10) UNMAP with 0 blocks did not read back zero",
+    "WriteSame16.Unmap": "WRITE SAME(16) UNMAP rejected (INVALID FIELD IN CDB) / not zeroed",
+    "PreventAllow.Eject": "START STOP UNIT eject succeeds while PREVENT ALLOW MEDIUM REMOVAL prevents it",
+    "StartStopUnit.PwrCnd": "START STOP UNIT with a POWER CONDITION refused (INVALID FIELD IN CDB)",
+    "StartStopUnit.NoLoej": "START STOP UNIT with LOEJ=0 leaves the unit NOT READY (04/02)",
+    "iSCSIResiduals.Write10Residuals": "LU refuses data-out shorter than the CDB (LIO style); "
+    "libiscsi 1.19 wants GOOD with EDTL bytes written",
+    "iSCSIResiduals.Write12Residuals": "as Write10Residuals",
+    "iSCSIResiduals.Write16Residuals": "as Write10Residuals",
+    "iSCSIResiduals.WriteVerify10Residuals": "as Write10Residuals",
+    "iSCSIResiduals.WriteVerify12Residuals": "as Write10Residuals",
+    "iSCSIResiduals.WriteVerify16Residuals": "as Write10Residuals",
+}
+
+
+@dataclass
+class SuiteRun:
+    summary: str
+    tests: dict[str, str] = field(default_factory=dict)  # Suite.Test -> passed / FAILED
+    skips: dict[str, str] = field(default_factory=dict)  # Suite.Test -> reason
+    detail: dict[str, str] = field(default_factory=dict)
+    totals: tuple[int, int, int] = (0, 0, 0)  # tests, passed, failed
+
+
+def parse(log: str) -> SuiteRun:
+    summary = log[log.index("Run Summary:") :].split("Elapsed time")[0].rstrip()
+    m = re.search(r"tests\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", summary)
+    assert m, summary
+    run = SuiteRun(summary, totals=(int(m.group(1)), int(m.group(3)), int(m.group(4))))
+    suite = ""
+    current = ""
+    text: list[str] = []
+
+    def close(status: str) -> None:
+        run.tests[current] = status
+        body = "\n".join(text)
+        run.detail[current] = body
+        sk = re.search(r"\[SKIPPED\]\s*(.*)", body)
+        if sk:
+            run.skips[current] = sk.group(1).strip()
+
+    for line in log.splitlines():
+        if line.startswith("Suite: "):
+            suite = line.split(":", 1)[1].strip()
+            continue
+        t = re.match(r"  Test: (\S+) \.\.\.(.*)", line)
+        if t:
+            current = f"{suite}.{t.group(1)}"
+            text = [t.group(2)]
+            line = t.group(2)
+        elif current:
+            text.append(line)
+        if current and current not in run.tests:
+            # CUnit prints the verdict right after "..." or at the start of a line;
+            # cleanup messages may follow it on the same line
+            if line.startswith("passed"):
+                close("passed")
+            elif line.startswith("FAILED"):
+                close("FAILED")
+    return run
+
+
+def test_conformance_iscsi_test_cu_dataloss_all(tmp_path: Path) -> None:
+    need("iscsi-test-cu")
+    image = tmp_path / "disk0.img"
+    make_image(image)
+    served = start_serve(tmp_path, image)
+    try:
+        url = served.url("conf")  # part1, removable medium
+        proc = subprocess.run(
+            # the URL twice enables the MultipathIO suite (two I_T nexuses to one LU)
+            ["iscsi-test-cu", "--dataloss", "--test=ALL", url, url],
+            capture_output=True,
+            text=True,
+            timeout=400,
+            check=False,
+            env=tools_env(),
+        )
+    finally:
+        rc = stop_serve(served)
+    log = proc.stdout + proc.stderr
+    artifacts = Path(__file__).resolve().parents[2] / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "iscsi-test-cu.log").write_text(log)
+    run = parse(log)
+    total, _passed, failed = run.totals
+    print("\n" + run.summary)
+    print(f"\nskipped ({len(run.skips)}; tgt 1.0.85: {TGT_SKIPPED}):")
+    for name, why in sorted(run.skips.items()):
+        print(f"  {name}: {why}")
+    failures = sorted(n for n, s in run.tests.items() if s == "FAILED")
+    print(f"\nfailed ({len(failures)}; tgt 1.0.85: {TGT_FAILED}):")
+    for name in failures:
+        print(f"  {name}: {LU_AREA.get(name, 'iSCSI transport (issue 5)')}")
+    fixed = sorted(set(LU_AREA) - set(failures))
+    if fixed:
+        print("\nlisted as logical unit failures but passing now:", ", ".join(fixed))
+    assert rc == 0
+    assert total == TGT_TESTS and len(run.tests) == total
+    transport = [n for n in failures if n not in LU_AREA]
+    assert transport == [], f"failures outside the logical unit's list: {transport}"
+    assert not [n for n in failures if n.startswith(("iSCSIcmdsn", "iSCSIdatasn", "iSCSITMF"))]
+    assert len(run.skips) < TGT_SKIPPED
+    assert failed == len(failures)
+    assert f"{PREFIX}:conf" in url
