@@ -13,9 +13,9 @@ initiator may use through this transport (its ACL). Anything else (another
 initiator's slice, the shared disk's own NAA, an unknown designator, another
 CSCD or segment type) ends the copy before a block moves, with COPY ABORTED or
 ILLEGAL REQUEST and a log record saying why (truncated or oversized lists:
-PARAMETER LIST LENGTH ERROR; a segment beyond a slice's end or naming a CSCD
-that is not in the list: COPY ABORTED, as libiscsi's suite and Linux LIO
-expect). Every segment is checked (both
+PARAMETER LIST LENGTH ERROR; a segment naming a CSCD that is not in the list:
+COPY ABORTED, COPY TARGET DEVICE NOT REACHABLE; a segment beyond a slice's end:
+COPY ABORTED, NO ADDITIONAL SENSE INFORMATION; the ASCs libiscsi's suite accepts). Every segment is checked (both
 units' range, block size, policy, read-only and write protect, medium state and
 reservations for this nexus) before the first block is read, so a refused copy
 writes nothing.
@@ -260,7 +260,7 @@ class CopyManager:
             if not (0 <= seg.source < len(units) and 0 <= seg.destination < len(units)):
                 raise _Abort(
                     COPY_ABORTED,
-                    Asc.INVALID_FIELD_IN_PARAMETER_LIST.value,
+                    Asc.COPY_TARGET_DEVICE_NOT_REACHABLE.value,
                     f"segment {i}: CSCD index out of the list",
                 )
             src, dst = units[seg.source], units[seg.destination]
@@ -277,7 +277,7 @@ class CopyManager:
                 if rng.lba + blocks > unit.backend.num_blocks:
                     raise _Abort(
                         COPY_ABORTED,
-                        Asc.LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE.value,
+                        (0x00, 0x00),  # NO ADDITIONAL SENSE INFORMATION: the log says which
                         f"segment {i}: {what} blocks [{rng.lba}, +{blocks}) beyond the slice",
                     )
             why = src.copy_refusal(nexus, write=False)
