@@ -145,3 +145,10 @@ def test_model_option_conflicts_are_usage_errors() -> None:
         result = model(*args, stdin="")
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert result.stderr.count("\n") == 1
+
+
+def test_model_eras_lists_boundaries_and_marks_estimates() -> None:
+    result = model("--eras", "--kernel", "4.9")
+    assert result.returncode == 0, result.stderr
+    assert "0478fe68685a" in result.stdout and "estimated" in result.stdout
+    assert "partition-whitelist" in result.stdout

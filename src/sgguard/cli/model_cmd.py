@@ -48,6 +48,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--json", action="store_true", help="with --matrix: JSON instead of a table")
     p.add_argument(
+        "--eras",
+        action="store_true",
+        help="list the era boundaries the model knows, and where --kernel stands",
+    )
+    p.add_argument(
         "--list-cases",
         action="store_true",
         help="print the lab's policy matrix cases (no predictions) as JSON lines",
@@ -89,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
             parse_kernel(kernel)  # an unknown version is a one-line error before any work
         except InputError as exc:
             raise UsageError(f"--kernel: {exc}") from None
+    if args.eras:
+        _print_eras(kernel, out)
+        return 0
     if args.matrix:
         from sgguard.kernel.matrix import summarize
 
@@ -259,3 +267,33 @@ def _print_summary(summary: MatrixSummary, out: IO[str]) -> None:
     console.print(table)
     if summary.uncertain:
         console.print("estimated era boundaries for this release: " + ", ".join(summary.uncertain))
+
+
+def _print_eras(kernel: str | None, out: IO[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sgguard.kernel.eras import BOUNDARIES, era_name, flags_for
+    from sgguard.kernel.version import parse_kernel
+
+    state: dict[str, str] = {}
+    title = "Era boundaries of the kernel policy model"
+    if kernel is not None:
+        flags, uncertain = flags_for(parse_kernel(kernel))
+        for b in BOUNDARIES:
+            has = "yes" if b.feature in flags else "no"
+            state[b.feature.value] = has + (" (estimated)" if b.feature in uncertain else "")
+        title += f": Linux {kernel} is in era {era_name(flags)}"
+    console = Console(file=out, width=max(120, Console(file=out).width))
+    table = Table(title=title, show_lines=True)
+    table.add_column("feature", no_wrap=True)
+    table.add_column("commit")
+    table.add_column("what changes")
+    if kernel is not None:
+        table.add_column(kernel, no_wrap=True)
+    for b in BOUNDARIES:
+        row = [b.feature.value, b.commit, b.what]
+        if kernel is not None:
+            row.append(state[b.feature.value])
+        table.add_row(*row)
+    console.print(table)
