@@ -910,6 +910,10 @@ def test_preventallow_blocks_eject(disk: Disk) -> None:
     expect(disk.run(prevent(False)), EXPECT_GOOD)
     expect(disk.run(start_stop(False, loej=True)), EXPECT_GOOD)
     expect(disk.run(bytes(6)), EXPECT_NO_MEDIUM)
+    expect(disk.run(prevent(True)), EXPECT_GOOD)
+    expect(disk.run(start_stop(True, loej=True)), EXPECT_REMOVAL_PREVENTED)  # no load either
+    expect(disk.run(prevent(False)), EXPECT_GOOD)
+    expect(disk.run(start_stop(True, loej=True)), EXPECT_GOOD)
 
 
 def test_preventallow_cleared_by_nexus_loss(disk: Disk) -> None:

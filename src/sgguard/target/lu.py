@@ -1334,9 +1334,10 @@ class LogicalUnit:
             return _EMPTY_GOOD  # power conditions: nothing to spin down on a slice
         start, loej, no_flush = bool(b4 & 0x01), bool(b4 & 0x02), bool(b4 & 0x04)
         with self._state_lock:
+            if loej and any(s.prevent for s in self._nexus.values()):
+                # PREVENT in effect: neither unload nor load (SBC-4 START STOP UNIT, LOEJ)
+                raise CheckCondition(ILLEGAL_REQUEST, ASC_MEDIUM_REMOVAL_PREVENTED)
             if not start:
-                if loej and any(s.prevent for s in self._nexus.values()):
-                    raise CheckCondition(ILLEGAL_REQUEST, ASC_MEDIUM_REMOVAL_PREVENTED)
                 if not no_flush and self.medium == MediumState.READY:
                     self.backend.flush()
                 if loej:
