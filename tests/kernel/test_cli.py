@@ -40,6 +40,7 @@ def test_model_oracle_file_every_line_matches() -> None:
     rows = [json.loads(x) for x in result.stdout.splitlines()]
     assert len(rows) == 460
     assert all(r["match"] for r in rows)
+    assert "460 of 460 observed outcomes match" in result.stderr
     first = rows[0]
     for key in (
         "kernel",

@@ -153,7 +153,7 @@ def _run_cases(
     loads = json.loads
     dumps = json.dumps
     buf: list[str] = []
-    failed = 0
+    failed = observed = matched = 0
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -166,7 +166,9 @@ def _run_cases(
             result = outcome_to_json(case, evaluate(case))
             if "outcome" in obj:
                 result["observed"] = obj["outcome"]
-                result["match"] = obj["outcome"] == result["outcome"]
+                result["match"] = same = obj["outcome"] == result["outcome"]
+                observed += 1
+                matched += same
             buf.append(dumps(result))
         except InputError as exc:
             message = f"{name} line {number}: {exc}"
@@ -178,6 +180,8 @@ def _run_cases(
         if len(buf) >= 4096:
             _flush(buf, out)
     _flush(buf, out)
+    if observed:
+        print(f"sgguard model: {matched} of {observed} observed outcomes match the model", file=err)
     if failed:
         print(f"sgguard model: {failed} bad line(s) in {name}", file=err)
         return 2
