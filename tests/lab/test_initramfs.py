@@ -111,3 +111,12 @@ def test_python_files_lists_the_guest_imports_only() -> None:
     assert not any("site-packages" in n for n in names)
     assert not any(n.startswith("test/") for n in names)
     assert any(n.startswith("lib-dynload/_ctypes") for n in names)
+
+
+def test_guest_package_files_are_only_what_the_guest_imports() -> None:
+    from sgguard.lab.initramfs import guest_package_files
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    rel = {str(f.relative_to(src.resolve())) for f in guest_package_files(src)}
+    assert {"sgguard/sgio.py", "sgguard/lab/guest.py", "sgguard/__init__.py"} <= rel
+    assert not any(r.startswith(("sgguard/kernel/", "sgguard/scsi/", "sgguard/cli/")) for r in rel)

@@ -438,7 +438,17 @@ def run_tools(tools: list[Json], disks: dict[str, Json], dm: dict[str, str]) -> 
         else:
             argv = [a.replace("{dev}", path) for a in t["argv"]]
             trace = f"/tmp/strace.{n}"
-            cmd = ["strace", "-f", "-qq", "-e", "trace=ioctl,openat,open", "-o", trace, *argv]
+            cmd = [
+                "strace",
+                "-f",
+                "--seccomp-bpf",
+                "-qq",
+                "-e",
+                "trace=ioctl,openat,open",
+                "-o",
+                trace,
+                *argv,
+            ]
             try:
                 proc = subprocess.run(
                     cmd,

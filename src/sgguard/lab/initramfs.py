@@ -37,6 +37,7 @@ __all__ = [
     "build_initrd",
     "build_modules",
     "build_run",
+    "guest_package_files",
     "ldd_libraries",
     "python_files",
 ]
@@ -216,6 +217,23 @@ def python_files(src_root: Path) -> tuple[Path, list[Path], Path]:
     return exe, files, stdlib
 
 
+def guest_package_files(src_root: Path) -> list[Path]:
+    """sgguard's own source files the guest program imports (under `src_root`)."""
+    proc = subprocess.run(
+        [str(Path(os.path.realpath(sys.executable))), "-S", "-c", _GUEST_IMPORTS, str(src_root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise UsageError(
+            "cannot import the guest program: " + (proc.stderr.strip().splitlines() or ["?"])[-1]
+        )
+    root = src_root.resolve()
+    files = [Path(f).resolve() for f in json.loads(proc.stdout)["files"]]
+    return sorted(f for f in files if f.is_relative_to(root) and f.suffix == ".py")
+
+
 def _compile(source: Path, dfile: str) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "x.pyc"
@@ -316,7 +334,9 @@ def build_base(cache_dir: Path) -> Layer:
     busybox = _busybox()
     tools = _tool_paths()
     exe, stdlib_files, stdlib = python_files(src_root)
-    pkg_files = sorted(p for p in (src_root / "sgguard").rglob("*.py"))
+    # Only the sgguard modules the guest program imports (so that edits elsewhere
+    # in the package do not invalidate the cached layer).
+    pkg_files = guest_package_files(src_root)
     dynload = [f for f in stdlib_files if f.suffix == ".so"]
     libs = ldd_libraries([*tools, exe, *dynload])
     h = hashlib.sha256(b"sgguard-lab-base-3\n")
