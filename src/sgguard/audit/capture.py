@@ -107,6 +107,16 @@ def write_capture(out: Path, facts: HostFacts, record: Record) -> int:
     return members
 
 
+def _ends_cleanly(tf: tarfile.TarFile) -> bool:
+    """POSIX tar ends with two zero blocks; a cut-off capture does not (POSIX.1-2001 ustar)."""
+    try:
+        tf.fileobj.seek(tf.offset)
+        tail = tf.fileobj.read(2 * tarfile.BLOCKSIZE)
+    except (OSError, EOFError):
+        return False
+    return len(tail) == 2 * tarfile.BLOCKSIZE and not any(tail)
+
+
 def open_capture(path: Path) -> tuple[tempfile.TemporaryDirectory[str], list[Skipped]]:
     """Extract a capture tar into a temporary folder; damage becomes skipped sources."""
     tmp = tempfile.TemporaryDirectory(prefix="sgguard-capture-")
@@ -125,6 +135,13 @@ def open_capture(path: Path) -> tuple[tempfile.TemporaryDirectory[str], list[Ski
                     )
                     break
                 if member is None:
+                    if not _ends_cleanly(tf):
+                        skipped.append(
+                            Skipped(
+                                f"capture {path}",
+                                f"truncated: no end-of-archive marker after {count} members",
+                            )
+                        )
                     break
                 try:
                     tf.extract(member, tmp.name, filter="data")

@@ -98,9 +98,16 @@ class RootedFS:
 
     def listdir(self, vpath: str, *, remember: bool = True) -> list[str]:
         canon = self._resolve(vpath, True, remember)
-        names = sorted(os.listdir(self.root / canon.lstrip("/")))
+        real = self.root / canon.lstrip("/")
+        names = sorted(os.listdir(real))
         if remember:
             self.record.dirs.add(canon)
+            for name in names:  # what a listing shows: link texts and subfolders
+                entry = real / name
+                if entry.is_symlink():
+                    self.record.links[f"{canon.rstrip('/')}/{name}"] = os.readlink(entry)
+                elif entry.is_dir():
+                    self.record.dirs.add(f"{canon.rstrip('/')}/{name}")
         return names
 
     def exists(self, vpath: str) -> bool:

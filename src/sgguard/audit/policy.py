@@ -60,20 +60,43 @@ for _e in FILTER_ENTRIES:
 
 
 def _sbc(opcode: int) -> tuple[str, Effect, str | None]:
-    """(SBC name, SBC effects over all service actions, filter's MMC name when it differs)."""
+    """(disk name, disk effects over all service actions, the filter's name when it differs).
+
+    The disk name is the SBC/SPC name of the opcode's dangerous service actions (their
+    common stem, "SANITIZE", or the first and how many more); the filter's name is
+    the MMC name the table gives the opcode, or the kernel filter's GPCMD_ constant.
+    """
     rows = for_opcode(opcode)
-    row = next((r for r in rows if r.service_action is None), rows[0] if rows else None)
-    if row is None:
-        return f"{opcode:02X}h", Effect.NONE, None
-    sbc = row.variant(DeviceType.SBC)
-    mmc = row.variant(DeviceType.MMC)
     effects = Effect.NONE
+    plain: list[str] = []
+    names: list[str] = []
     for r in rows:
         v = r.variant(DeviceType.SBC)
-        if v is not None:
-            effects |= v.effects
-    name = sbc.name if sbc is not None else row.name
-    other = mmc.name if mmc is not None and mmc.name != name else _FILTER_MMC.get(opcode)
+        if v is None:
+            continue
+        effects |= v.effects
+        (names if v.effects & HAZARD else plain).append(v.name)
+    names = names or plain[:1]
+    if not names:
+        return f"{opcode:02X}h", effects, None
+    stems = {n.split(" (")[0] for n in names}
+    if len(names) == 1:
+        name = names[0]
+    elif len(stems) == 1:
+        name = stems.pop()
+    else:
+        name = f"{names[0]} and {len(names) - 1} more service actions"
+    mmc = next(
+        (
+            v.name
+            for r in rows
+            if r.service_action is None
+            for v in [r.variant(DeviceType.MMC)]
+            if v
+        ),
+        None,
+    )
+    other = mmc if mmc is not None and _plain(mmc) != _plain(name) else _FILTER_MMC.get(opcode)
     if other is not None and _plain(other) == _plain(name):
         other = None  # the same command under the filter's spelling, not an alias
     return name, effects, other
