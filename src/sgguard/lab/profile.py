@@ -25,6 +25,7 @@ __all__ = [
     "CaseKey",
     "Diff",
     "Profile",
+    "case_key",
     "command_labels",
     "diff_profiles",
     "escape_if_allowed",
@@ -266,13 +267,23 @@ def diff_cases(a: dict[CaseKey, Json], b: dict[CaseKey, Json]) -> list[CaseChang
     return changes
 
 
-def model_disagreements(p: Profile) -> list[Json]:
-    """Cases of a measured profile where the model for its kernel says otherwise."""
+def model_lines(p: Profile) -> dict[CaseKey, Json]:
+    """The model's outcome line for every case of a measured profile (by case key)."""
     if p.is_model or not p.cases or not p.kernel:
-        return []
+        return {}
     lines = model_outcomes(p.kernel, list(p.cases.values()))
+    return dict(zip(p.cases.keys(), lines, strict=True))
+
+
+def model_disagreements(p: Profile, lines: dict[CaseKey, Json] | None = None) -> list[Json]:
+    """Cases of a measured profile where the model for its kernel says otherwise."""
+    if lines is None:
+        lines = model_lines(p)
+    if not lines:
+        return []
     out: list[Json] = []
-    for measured, model in zip(p.cases.values(), lines, strict=True):
+    for key, measured in p.cases.items():
+        model = lines[key]
         if measured.get("outcome") == "not-run":
             continue
         if str(model["outcome"]) != str(measured["outcome"]):

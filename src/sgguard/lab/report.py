@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from sgguard.lab.profile import (
+    CaseKey,
     Profile,
+    case_key,
     command_labels,
     escape_if_allowed,
     model_disagreements,
+    model_lines,
 )
 
 __all__ = ["CELLS", "render_html", "render_markdown", "write_report"]
@@ -108,9 +111,9 @@ def _summary(p: Profile) -> dict[str, Any]:
     }
 
 
-def _disagreements(p: Profile) -> list[Json] | None:
+def _model(p: Profile) -> dict[CaseKey, Json] | None:
     try:
-        return model_disagreements(p)
+        return model_lines(p)
     except Exception:  # the model is another area's; a report still renders without it
         return None
 
@@ -201,17 +204,41 @@ def render_markdown(p: Profile, disagreements: list[Json] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+# include/scsi/scsi_status.h host bytes (the values SG_IO reports in host_status)
+_HOST_BYTES = {
+    1: "DID_NO_CONNECT",
+    2: "DID_BUS_BUSY",
+    3: "DID_TIME_OUT",
+    4: "DID_BAD_TARGET",
+    5: "DID_ABORT",
+    6: "DID_PARITY",
+    7: "DID_ERROR",
+    8: "DID_RESET",
+    9: "DID_BAD_INTR",
+}
+
+
+def _sense_key_name(sk: int) -> str:
+    try:
+        from sgguard.scsi.sense import SenseKey
+
+        return SenseKey(sk).name.replace("_", " ")
+    except Exception:  # another area's table; the number still says it
+        return f"sense key {sk:#x}"
+
+
 def _device(a: Json) -> str:
+    """The device's (or HBA's) answer to an allowed attack."""
     if a["outcome"] != "allowed":
         return "-"
     if a.get("host_status"):
-        return f"host_status {a['host_status']:#x}"
+        return "host " + _HOST_BYTES.get(a["host_status"], f"{a['host_status']:#x}")
     st = a.get("scsi_status")
     if st == 0:
         return "GOOD"
     if st == 2:
         sk = a.get("sense_key")
-        return f"CHECK CONDITION (sense key {sk:#x})" if sk is not None else "CHECK CONDITION"
+        return f"CHECK CONDITION, {_sense_key_name(sk)}" if sk is not None else "CHECK CONDITION"
     return f"status {st}"
 
 
@@ -246,7 +273,11 @@ code{font-size:11px}
 """
 
 
-def render_html(p: Profile, disagreements: list[Json] | None = None) -> str:
+def render_html(
+    p: Profile,
+    disagreements: list[Json] | None = None,
+    model: dict[CaseKey, Json] | None = None,
+) -> str:
     s = _summary(p)
     info = p.info
     cases = list(p.cases.values())
@@ -322,6 +353,11 @@ def render_html(p: Profile, disagreements: list[Json] | None = None) -> str:
             title = f"{labels[col][1]} | {node} {mode} {'with' if cap else 'without'} CAP_SYS_RAWIO | {c['outcome']}"
             if c.get("errno") and c["errno"] != c["outcome"]:
                 title += f" (errno {c['errno']})"
+            line = (model or {}).get(case_key(c))
+            if line is not None and line.get("aliases"):
+                title += " | the kernel's filter knows it as " + ", ".join(line["aliases"])
+            if line is not None and line.get("rule"):
+                title += f" | model rule {line['rule']}"
             if cls == "esc":
                 title += " | ESCAPE: reaches the whole disk"
             if dis is not None:
@@ -396,10 +432,11 @@ def render_html(p: Profile, disagreements: list[Json] | None = None) -> str:
 
 def write_report(p: Profile, out_dir: Path, *, with_model: bool = True) -> tuple[Path, Path]:
     """Write report.md and report.html; return their paths."""
-    dis = _disagreements(p) if with_model else None
+    lines = _model(p) if with_model else None
+    dis = model_disagreements(p, lines) if lines is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / "report.md"
     page = out_dir / "report.html"
     md.write_text(render_markdown(p, dis))
-    page.write_text(render_html(p, dis))
+    page.write_text(render_html(p, dis, lines))
     return md, page
