@@ -121,3 +121,35 @@ def test_audit_usage_errors_exit_two(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
     lv = run("--libvirt", str(tmp_path / "none.xml"))
     assert lv.returncode == 2 and "no such file" in lv.stderr and "Traceback" not in lv.stderr
+
+
+def test_audit_capture_live_host_replays(tmp_path: Path) -> None:
+    out = tmp_path / "live.tar"
+    made = subprocess.run(
+        [sys.executable, "-m", "sgguard", "audit", "capture", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    live = json.loads(run("--json").stdout)
+    replay = json.loads(run("--root", str(out), "--json").stdout)
+    assert replay["notes"] == live["notes"]
+    assert replay["findings"] == live["findings"] and replay["skipped"] == live["skipped"]
+
+
+def test_audit_libvirt_file_option(tree: Tree, tmp_path: Path) -> None:
+    root = tree("two-vms-6.1")
+    xml = tmp_path / "extra.xml"
+    xml.write_text(
+        "<domain type='kvm'>\n  <name>extra</name>\n  <devices>\n"
+        "    <disk type='block' device='lun' rawio='yes'>\n"
+        "      <source dev='/dev/sda3'/>\n      <target dev='sdc' bus='scsi'/>\n"
+        "    </disk>\n  </devices>\n</domain>\n"
+    )
+    doc = json.loads(run("--root", str(root), "--libvirt", str(xml), "--json").stdout)
+    assert [(f["id"], f["principal"]["name"], f["node"]) for f in doc["findings"]] == [
+        ("SGG002", "extra", "/dev/sda3"),
+        ("SGG004", "tenant-a", "/dev/sda1"),
+        ("SGG004", "tenant-b", "/dev/sda2"),
+    ]

@@ -285,3 +285,27 @@ def test_audit_corrupt_manifest_and_sysfs_values(tree: Tree) -> None:
     assert skipped["/sys/class/block/sda2"] == "not MAJOR:MINOR: 'garbage'"
     # Without sda2 in sysfs the path still names nothing: tenant-a's finding stays, tenant-b has none.
     assert rows(report) == [("SGG001", "critical", VM_A, "/dev/sda1", "rw")]
+
+
+def test_audit_rhel_unpriv_sgio_unfiltered_is_high(tree: Tree) -> None:
+    root = tree("sgio-unfiltered-6.12")
+    (root / "proc/sys/kernel/osrelease").write_text("3.10.0-1160.el7.x86_64\n")
+    queue = next((root / "sys/devices").rglob("block/sdb/queue"))
+    (queue / "unpriv_sgio").write_text("1\n")
+    report = audit(root)
+    assert report.facts.kernel is not None and report.facts.kernel.unpriv_sgio
+    assert rows(report) == [
+        ("SGG006", "high", "vm san (libvirt /etc/libvirt/qemu/san.xml)", "/dev/sdb", "rw"),
+    ]
+    assert "lifts the opcode filter for every opener of sdb" in report.findings[0].why
+
+
+def test_audit_kernel_unknown_cannot_decide_slices(tree: Tree) -> None:
+    root = tree("two-vms-3.2")
+    (root / "proc/sys/kernel/osrelease").unlink()
+    report = audit(root)
+    assert rows(report) == [
+        ("SGG009", "info", VM_A, "/dev/sda1", "rw"),
+        ("SGG009", "info", VM_B, "/dev/sda2", "rw"),
+    ]
+    assert report.skipped[0].source == "/proc/sys/kernel/osrelease"

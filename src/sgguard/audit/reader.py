@@ -396,7 +396,7 @@ class _Reader:
                 folder = stack.pop()
                 seen += 1
                 try:
-                    names = self.fs.listdir(folder, remember=False)
+                    names = self.fs.listdir(folder, remember=folder == v1)
                 except OSError as exc:
                     self.skip(folder, _reason(exc))
                     continue
@@ -418,6 +418,7 @@ class _Reader:
                 out.extend(rules)
             return tuple(out)
         if self.fs.exists("/sys/fs/cgroup/cgroup.controllers"):
+            self.opt_text("/sys/fs/cgroup/cgroup.controllers")  # kept in a capture
             self.skip(
                 "container device rules",
                 "cgroup v2 enforces device access with BPF programs, which cannot be read from files",
