@@ -41,7 +41,7 @@ def allowed(case: Case) -> bool:
     return evaluate(case).outcome is Result.ALLOWED
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(cases())
 def test_model_capability_write_mode_and_unpriv_sgio_only_ever_open_doors(case: Case) -> None:
     if allowed(case):
@@ -50,7 +50,7 @@ def test_model_capability_write_mode_and_unpriv_sgio_only_ever_open_doors(case: 
         assert allowed(replace(case, unpriv_sgio=True))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(cases())
 def test_model_escape_only_from_partial_nodes_when_allowed(case: Case) -> None:
     out = evaluate(case)
@@ -61,14 +61,14 @@ def test_model_escape_only_from_partial_nodes_when_allowed(case: Case) -> None:
         assert out.errno is not None
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(cases())
 def test_model_partition_never_allows_what_the_disk_refuses(case: Case) -> None:
     if case.node is Node.PARTITION and allowed(case):
         assert allowed(replace(case, node=Node.DISK))
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(cases())
 def test_model_is_deterministic_and_filter_reads_byte_0_only(case: Case) -> None:
     first = evaluate(case)
