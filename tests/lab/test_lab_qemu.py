@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from sgguard.lab.kernels import fetch_kernel
 from sgguard.lab.profile import escape_if_allowed, load_profile, model_disagreements
 from tests.lab.pngcheck import pixels
 from tests.lab.test_report import RED, screenshot
@@ -37,6 +38,12 @@ def profiles() -> dict[str, Path]:
         pytest.fail("qemu-system-x86_64 is not installed (scripts/apt-packages.txt)")
     out: dict[str, Path] = {}
     for label, package in KERNELS.items():
+        kernel_arg = package
+        if label == "6.12":
+            # the second kernel goes in as a .deb FILE (the first as a package name)
+            tree = fetch_kernel(package)
+            kernel_arg = str(tree.root.parent / f"{tree.root.name}.deb")
+            assert Path(kernel_arg).is_file()
         prof = ARTIFACTS / f"profile-{label}"
         if prof.exists():
             shutil.rmtree(prof)

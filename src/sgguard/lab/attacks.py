@@ -390,6 +390,9 @@ def judge_attacks(
         row["bytes_changed"] = len(outside) * BLOCK
         row["changed_regions"] = sorted({disk.region_of(lba).name for lba in outside})
         row["escape"] = bool(row["bytes_read"] or row["bytes_changed"])
+        # The kernel forwarded the CDB to the whole disk (the policy let it escape the
+        # node) even when the emulated device then refused the command itself.
+        row["forwarded"] = policy == "allowed"
         rows.append(row)
     return rows
 

@@ -187,7 +187,7 @@ def render_markdown(p: Profile, disagreements: list[Json] | None = None) -> str:
         lines.append(
             f"| {a['source_label']} | {'yes' if a['cap_sys_rawio'] else 'no'} | {a['attack']} "
             f"| {a['target_region']} LBA {a['target_lba']} | {a['outcome']} | {_device(a)} "
-            f"| {a['bytes_read']} | {a['bytes_changed']} | {'**ESCAPE**' if a['escape'] else 'no'} |"
+            f"| {a['bytes_read']} | {a['bytes_changed']} | {_verdict(a, '**ESCAPE**')} |"
         )
     lines += [
         "",
@@ -240,6 +240,14 @@ def _device(a: Json) -> str:
         sk = a.get("sense_key")
         return f"CHECK CONDITION, {_sense_key_name(sk)}" if sk is not None else "CHECK CONDITION"
     return f"status {st}"
+
+
+def _verdict(a: Json, escape: str) -> str:
+    if a["escape"]:
+        return escape
+    if a.get("forwarded", a["outcome"] == "allowed"):
+        return "forwarded to the whole disk; the device refused it"
+    return "no"
 
 
 def _opened(t: Json) -> str:
@@ -412,7 +420,7 @@ def render_html(
             f"<td>{esc(a['target_region'])} LBA {a['target_lba']}</td><td>{esc(a['outcome'])}</td>"
             f"<td>{esc(_device(a))}</td><td{sample}>{a['bytes_read']}</td><td>{a['bytes_changed']}"
             f"{(' ' + esc(','.join(a.get('changed_regions', [])))) if a['bytes_changed'] else ''}</td>"
-            f"<td>{'ESCAPE' if a['escape'] else 'no'}</td></tr>"
+            f"<td>{_verdict(a, 'ESCAPE')}</td></tr>"
         )
     out.append("</table>")
     out.append(
