@@ -118,7 +118,10 @@ def run(args: argparse.Namespace) -> int:
     metrics_addr = args.metrics or config.server.metrics
     refusal_log = logging.getLogger("sgguard.refusal")
 
+    metrics = ServerMetrics()
+
     def on_refusal(rec: Any) -> None:
+        metrics.refused.labels(str(rec.target).split(",")[0], str(rec.lun)).inc()
         refusal_log.warning(
             rec.message(),
             extra={
@@ -137,7 +140,6 @@ def run(args: argparse.Namespace) -> int:
     built = cfg.build_portal_group(
         config, refusal_log=on_refusal, data_dir=str(data_dir) if data_dir else None
     )
-    metrics = ServerMetrics()
     if metrics_addr:
         try:
             host, port = parse_address(metrics_addr, 9100)

@@ -129,6 +129,7 @@ class _Protocol(asyncio.Protocol):
         self.read_paused = False
         self.scheduled = False
         self.partial_since: float | None = None
+        self.logged_closed = False
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -239,8 +240,9 @@ class _Protocol(asyncio.Protocol):
                 self.server.log_session(ev)
             elif isinstance(ev, ConnectionClosed):
                 close = True
-                if ev.reason.startswith("malformed PDU"):
-                    self.server.metrics.protocol_errors.inc()
+                if not self.logged_closed:
+                    self.logged_closed = True
+                    self.server.log_closed(self, ev.reason)
         return close
 
     def process(self) -> None:
@@ -343,8 +345,9 @@ class IscsiServer:
         conn = task.connection
         conn.complete(task, response)
         start = task.user if isinstance(task.user, float) else time.perf_counter()
+        session = conn.session
         self.metrics.observe_command(
-            task.nexus.target.split(",")[0],
+            session.target_name if session is not None else "",
             task.lun,
             seconds=time.perf_counter() - start,
             read=len(response.data_in) if task.read else 0,
@@ -385,6 +388,21 @@ class IscsiServer:
             what,
             f": {ev.detail}" if ev.detail else "",
             extra={"fields": fields},
+        )
+
+    def log_closed(self, proto: _Protocol, reason: str) -> None:
+        """One line for a connection the core ended for a protocol reason (the
+        session events already cover logins, logouts and peers going away)."""
+        quiet = ("logout", "peer closed the connection", "connection closed", "login failed")
+        if reason.startswith(quiet) or reason.startswith("connection lost"):
+            return
+        if reason.startswith(("malformed PDU", "data digest", "incomplete PDU")):
+            self.metrics.protocol_errors.inc()
+        log.warning(
+            "connection from %s closed: %s",
+            proto.peer,
+            reason,
+            extra={"fields": {"event": "connection-closed", "peer": proto.peer, "detail": reason}},
         )
 
     # --- shutdown ---
