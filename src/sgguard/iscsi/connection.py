@@ -34,7 +34,6 @@ from sgguard.iscsi.pdu import (
     AsyncEvent,
     AsyncMessage,
     Buffer,
-    DataIn,
     DataOut,
     LoginRequest,
     LoginResponse,
@@ -60,6 +59,8 @@ from sgguard.iscsi.pdu import (
     TextResponse,
     TmfFunction,
     TmfResponse,
+    crc32c,
+    data_in_header,
     decode_pdu,
     encode_pdu,
 )
@@ -252,6 +253,7 @@ class Session:
     pending: dict[int, tuple[Pdu, bytes] | None] = field(default_factory=dict)  # out of order
     active: int = 0
     closed: bool = False
+    nexuses: dict[int, Nexus] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.max_cmdsn = (self.exp_cmdsn + self.depth - 1) & 0xFFFFFFFF
@@ -269,13 +271,19 @@ class Session:
         return f"{self.initiator_name},i,0x{self.isid.hex()}"
 
     def nexus(self, lun: int) -> Nexus:
+        """The I_T_L nexus of `lun` (one object per LUN, so a logical unit can
+        recognise a nexus by identity)."""
+        cached = self.nexuses.get(lun)
+        if cached is not None:
+            return cached
         tpgt = self.target.portal_group_tag if self.target else 0
-        return Nexus(
+        made = self.nexuses[lun] = Nexus(
             initiator=self.initiator_port,
             target=f"{self.target_name},t,0x{tpgt:04x}",
             lun=lun,
             initiator_name=self.initiator_name,
         )
+        return made
 
     def window(self) -> tuple[int, int]:
         """(ExpCmdSN, MaxCmdSN) to advertise; MaxCmdSN never moves backwards and
@@ -1018,26 +1026,34 @@ class Connection:
         offset = 0
         hd, dd = params.header_digest, params.data_digest
         out = self._out
+        exp, mx = session.window()
         while offset < n:
             end = min(offset + mrdsl, n, (offset // burst + 1) * burst)
             last = end >= n
-            exp, mx = session.window()
-            pdu = DataIn(
-                itt=task.itt,
-                final=last or end % burst == 0,
-                status_present=last and collapse,
-                status=status if last and collapse else 0,
-                overflow=last and collapse and overflow,
-                underflow=last and collapse and underflow,
-                statsn=self._next_statsn() if last and collapse else 0,
-                exp_cmdsn=exp,
-                max_cmdsn=mx,
-                datasn=datasn,
-                buffer_offset=offset,
-                residual=residual if last and collapse else 0,
-                data=view[offset:end],
-            )
-            out.extend(encode_pdu(pdu, header_digest=hd, data_digest=dd))
+            chunk = view[offset:end]
+            flags = 0x80 if (last or end % burst == 0) else 0
+            if last and collapse:
+                flags |= 0x01 | (0x04 if overflow else 0) | (0x02 if underflow else 0)
+                header = data_in_header(
+                    flags, status, end - offset, 0, task.itt, ALL_ONES, self._next_statsn(),
+                    exp, mx, datasn, offset, residual,
+                )  # fmt: skip
+            else:
+                header = data_in_header(
+                    flags, 0, end - offset, 0, task.itt, ALL_ONES, 0, exp, mx, datasn, offset, 0
+                )
+            if hd:
+                header += crc32c(header).to_bytes(4, "little")
+            out.append(header)
+            out.append(chunk)
+            pad = -(end - offset) & 3
+            if dd:
+                crc = crc32c(chunk)
+                if pad:
+                    crc = crc32c(b"\0" * pad, crc)
+                out.append(b"\0" * pad + crc.to_bytes(4, "little"))
+            elif pad:
+                out.append(b"\0" * pad)
             datasn += 1
             offset = end
         if collapse:

@@ -61,6 +61,7 @@ __all__ = [
     "TmfFunction",
     "TmfResponse",
     "crc32c",
+    "data_in_header",
     "decode_lun",
     "decode_pdu",
     "encode_lun",
@@ -633,6 +634,43 @@ def _bhs(
     ) + _W.pack(*words)
 
 
+_DATA_IN = struct.Struct(">BBBBIQIIIIIIII")
+
+
+def data_in_header(
+    flags: int,
+    status: int,
+    dlen: int,
+    lun_field: int,
+    itt: int,
+    ttt: int,
+    statsn: int,
+    exp_cmdsn: int,
+    max_cmdsn: int,
+    datasn: int,
+    buffer_offset: int,
+    residual: int,
+) -> bytes:
+    """The BHS of a SCSI Data-In PDU (RFC 7143 11.7) packed in one call: the
+    transport's hot path builds it without a `DataIn` object."""
+    return _DATA_IN.pack(
+        0x25,
+        flags,
+        0,
+        status,
+        dlen,
+        lun_field,
+        itt,
+        ttt,
+        statsn,
+        exp_cmdsn,
+        max_cmdsn,
+        datasn,
+        buffer_offset,
+        residual,
+    )
+
+
 def _lun_field(lun: int) -> int:
     return int.from_bytes(encode_lun(lun), "big")
 
@@ -654,24 +692,19 @@ def encode_header(pdu: Pdu) -> bytes:
             | (0x02 if pdu.underflow else 0)
             | (0x01 if pdu.status_present else 0)
         )
-        return _bhs(
-            0x25,
-            False,
+        return data_in_header(
             flags,
             pdu.status if pdu.status_present else 0,
-            0,
             dlen,
             _lun_field(pdu.lun) if pdu.ack else 0,
             pdu.itt,
-            (
-                pdu.ttt,
-                pdu.statsn if pdu.status_present else 0,
-                pdu.exp_cmdsn,
-                pdu.max_cmdsn,
-                pdu.datasn,
-                pdu.buffer_offset,
-                pdu.residual,
-            ),
+            pdu.ttt,
+            pdu.statsn if pdu.status_present else 0,
+            pdu.exp_cmdsn,
+            pdu.max_cmdsn,
+            pdu.datasn,
+            pdu.buffer_offset,
+            pdu.residual,
         )
     if isinstance(pdu, ScsiResponse):
         flags = (
