@@ -167,7 +167,7 @@ def test_audit_disk_group_with_members_on_stock_udev_modes(tree: Tree) -> None:
         ("SGG008", "critical", group, "/dev/sg0", "rw"),
         ("SGG008", "critical", group, "/dev/sg1", "rw"),
         ("SGG008", "critical", group, "/dev/sg2", "rw"),
-        ("SGG003", "high", group, "/dev/dm-1", "rw"),
+        ("SGG003", "high", group, "/dev/mapper/shared-whole", "rw"),
         ("SGG003", "high", group, "/dev/sdb", "rw"),
     ]
     shared = report.findings[0]

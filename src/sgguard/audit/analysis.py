@@ -737,7 +737,10 @@ class _Analyzer:
     def run(self) -> list[Finding]:
         for g in self.grants:
             self.consumer(g)
-        for node in sorted(self.facts.nodes, key=lambda n: n.path):
+        # /dev/mapper/NAME before /dev/dm-N: a finding names the node an admin knows.
+        for node in sorted(
+            self.facts.nodes, key=lambda n: (not n.path.startswith("/dev/mapper/"), n.path)
+        ):
             if node.kind in {"block", "char"}:
                 self.node_access(node)
         return self.findings
