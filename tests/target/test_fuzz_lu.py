@@ -332,7 +332,7 @@ def run_fuzz(seed: int, count: int, *, checked: bool = False) -> dict[str, int]:
             stats["other"] += 1
         if resp.data_in and MARK_RUN in bytes(resp.data_in):
             raise AssertionError(f"command {i} CDB {cdb.hex()} returned bytes from outside")
-        if i % 256 == 255:
+        if i % 1024 == 1023:
             assert lu.internal_errors == 0, list(lu.refusals)[-3:]
             lu = image.restart()  # undo ejects, prevents and reservations now and then
             if image.outside_hash() != image.outside:

@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sgguard.policy import Policy, Refusal
+from sgguard.policy import Decision, Policy, Refusal
 from sgguard.scsi import table
 from sgguard.scsi.model import CommandDef, DeviceType
 from sgguard.scsi.sense import Asc, FieldPointer, SenseKey, build_descriptor, build_fixed
@@ -313,6 +313,10 @@ _CONDITION_MET = Response(Status.CONDITION_MET, b"", b"", 0)
 _RESERVATION_CONFLICT = Response(Status.RESERVATION_CONFLICT, b"", b"", 0)
 
 
+# Dispatch plans by (policy, has a copy manager): units with the same policy share one.
+_PLANS: dict[tuple[Policy, bool], list[tuple[CommandDef, _Impl | None, Decision]]] = {}
+
+
 class LogicalUnit:
     """An SBC-4 direct-access logical unit over an (already sliced) backend.
 
@@ -395,6 +399,25 @@ class LogicalUnit:
             return self.copy_manager is not None
         return True
 
+    def _dispatch_plan(self) -> list[tuple[CommandDef, _Impl | None, Decision]]:
+        """(row, implementation if allowed, decision) per SBC table row; shared by equal units."""
+        key = (self.policy, self.copy_manager is not None)
+        plan = _PLANS.get(key)
+        if plan is None:
+            plan = []
+            for row in table.COMMANDS:
+                op, sa = row.opcode, row.service_action
+                if (sa is not None) != (op in _SA_OPCODES):
+                    continue  # another device type's reading of the opcode (MMC SEND KEY, ...)
+                impl = _IMPLEMENTED.get((op, sa))
+                emulated = impl is not None and self._delegate_present(op)
+                decision = self.policy.decide(row, emulated=emulated)
+                plan.append((row, impl if decision.allowed else None, decision))
+            if len(_PLANS) > 256:
+                _PLANS.clear()
+            _PLANS[key] = plan
+        return plan
+
     def _build_dispatch(self) -> None:
         """One entry per table row: the handler if implemented and allowed, else a refusal."""
         unknown = self._refuser(
@@ -404,14 +427,9 @@ class LogicalUnit:
             _Entry(unknown, 0, None, {} if op in _SA_OPCODES else None) for op in range(256)
         ]
         self._implemented: dict[tuple[int, int | None], CommandDef] = {}
-        for row in table.COMMANDS:
+        for row, impl, decision in self._dispatch_plan():
             op, sa = row.opcode, row.service_action
-            if (sa is not None) != (op in _SA_OPCODES):
-                continue  # another device type's reading of the opcode (MMC SEND KEY, ...)
-            impl = _IMPLEMENTED.get((op, sa))
-            emulated = impl is not None and self._delegate_present(op)
-            decision = self.policy.decide(row, emulated=emulated)
-            if impl is not None and decision.allowed:
+            if impl is not None:
                 entry = _Entry(getattr(self, impl.method), impl.flags, row)
                 self._implemented[(op, sa)] = row
             else:
