@@ -392,7 +392,7 @@ def build_base(cache_dir: Path) -> Layer:
     w.add_file("etc/passwd", b"root:x:0:0:root:/:/bin/sh\nlab:x:1000:1000:lab:/tmp:/bin/sh\n")
     w.add_file("etc/group", b"root:x:0:\ndisk:x:6:lab\nlab:x:1000:\n")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_bytes(w.finish())
     tmp.replace(out)
     return Layer(out, digest)
@@ -416,7 +416,7 @@ def build_modules(tree: KernelTree, cache_dir: Path) -> tuple[Layer, list[str]]:
         order.append(fname)
     w.add_file("lib/modules/lab/order", "".join(f"{o}\n" for o in order).encode())
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_bytes(w.finish())
     tmp.replace(out)
     return Layer(out, digest), names

@@ -11,6 +11,7 @@ read; the pure ordering (`load_order`) takes a dependency map and is I/O-free.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import lzma
 import os
@@ -259,6 +260,13 @@ def fetch_kernel(spec: str | None, cache_dir: Path | None = None) -> KernelTree:
     """
     cache = (cache_dir or default_cache_dir()) / "kernels"
     cache.mkdir(parents=True, exist_ok=True)
+    # One lab run at a time downloads/unpacks into the shared cache.
+    with (cache / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _fetch_locked(spec, cache)
+
+
+def _fetch_locked(spec: str | None, cache: Path) -> KernelTree:
     if spec and (spec.endswith(".deb") or os.path.sep in spec):
         deb = Path(spec)
         if not deb.is_file():

@@ -133,7 +133,9 @@ def run_lab(
     t0 = time.monotonic()
     run = LabRun(profile=profile)
     profile.mkdir(parents=True, exist_ok=True)
+    say("initramfs", ["modules", kernel.release])
     mods, mod_names = initramfs.build_modules(kernel, cache_dir)  # fails fast on a missing module
+    say("initramfs", ["base (tools, Python, sgguard; cached by content hash)"])
     base = initramfs.build_base(cache_dir)
     run.timings["initramfs"] = round(time.monotonic() - t0, 3)
     layouts = disks_mod.lab_disks()
@@ -179,6 +181,7 @@ def run_lab(
             tmp / "initrd", [base.path, mods.path], initramfs.build_run(files)
         )
         run.timings["prepare"] = round(time.monotonic() - t0, 3)
+        say("images", [f"{len(images)} disks, {len(cases)} cases, {len(plan.attacks)} attacks"])
         argv = qemu_command(kernel.vmlinuz, initrd, images, results_img)
         say("boot", [kernel.package or str(kernel.vmlinuz), kernel.release])
         console = _boot(argv, profile / "console.log", say, timeout)
