@@ -29,6 +29,7 @@ are used as received (underflow), longer ones are truncated.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import threading
 from collections import deque
@@ -353,14 +354,7 @@ class LogicalUnit:
         policy = policy or Policy()
         read_only = read_only or policy.read_only or backend.read_only
         if read_only and not policy.read_only:
-            policy = Policy(
-                allow_opcodes=policy.allow_opcodes,
-                deny_opcodes=policy.deny_opcodes,
-                allow_effects=policy.allow_effects,
-                deny_effects=policy.deny_effects,
-                read_only=True,
-                default=policy.default,
-            )
+            policy = dataclasses.replace(policy, read_only=True)
         self.backend = backend
         self.identity = identity
         self.policy = policy
