@@ -70,7 +70,7 @@ REMOVABLE_SUITES = "ALL.PreventAllow*,ALL.StartStopUnit.Simple,ALL.TestUnitReady
 class Served:
     """The slice unit on a memory image, served on 127.0.0.1:0 from its own loop thread."""
 
-    def __init__(self, *, removable: bool = False) -> None:
+    def __init__(self, *, removable: bool = False, read_only: bool = False) -> None:
         self.base = MemoryBackend(SLICE_FIRST * 2 + SLICE_BLOCKS, BS)
         self.base.buffer[:] = MARK * (len(self.base.buffer) // 2)
         lo, hi = SLICE_FIRST * BS, (SLICE_FIRST + SLICE_BLOCKS) * BS
@@ -81,6 +81,7 @@ class Served:
         self.lu = LogicalUnit(
             SliceBackend(self.base, lo, hi - lo),
             Identity.for_slice(TARGET, "slice0", removable=removable),
+            read_only=read_only,
             log=self.refusals.append,
             copy_manager=CopyManager(lambda nexus: units),
         )
@@ -154,3 +155,11 @@ def test_libiscsi_removable_suites_on_a_slice() -> None:
     failures = "\n".join(line for line in text.splitlines() if "FAILED" in line)
     assert failed == 0, failures or text[-4000:]
     assert ran >= 9, text[-2000:]
+
+
+def test_libiscsi_read_only_suite_on_a_slice() -> None:
+    with Served(read_only=True) as srv:
+        ran, failed, text = srv.test_cu("ALL.ReadOnly*")
+        assert srv.outside_hash() == srv.outside
+    assert failed == 0 and ran == 1, text[-4000:]
+    assert any(r.rule == "read-only slice" for r in srv.refusals)
