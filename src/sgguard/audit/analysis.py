@@ -17,6 +17,7 @@ from typing import Protocol
 
 from sgguard.audit.facts import DevNode, HostFacts, LibvirtDisk, QemuProcess, Skipped
 from sgguard.audit.hostview import HostView, NodeKind, Place
+from sgguard.audit.parse import PASSTHROUGH_DRIVERS
 
 __all__ = [
     "Finding",
@@ -336,7 +337,7 @@ class _Analyzer:
                 "ro" if disk.readonly else "rw",
                 bool(proc.cap_sys_rawio),
                 proc.cap_sys_rawio is not None,
-                disk.driver in {"scsi-block", "scsi-generic"}
+                disk.driver in PASSTHROUGH_DRIVERS
                 or (ld is not None and ld.device == "lun"),
                 disk.driver,
                 ld,

@@ -10,7 +10,6 @@ capture: the capture holds exactly what the audit read.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,7 +137,3 @@ class RootedFS:
             if exc.errno in {61, 95}:  # ENODATA, EOPNOTSUPP
                 return None
             raise
-
-    @staticmethod
-    def is_device(st: os.stat_result) -> bool:
-        return stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode)

@@ -43,15 +43,6 @@ class Place:
     block: str | None  # block name of the node itself (sdb1, dm-0)
     note: str = ""
 
-    def overlaps(self, other: Place) -> bool:
-        if self.disk != other.disk:
-            return False
-        if None in (self.start, self.size, other.start, other.size):
-            return True
-        assert self.start is not None and self.size is not None
-        assert other.start is not None and other.size is not None
-        return self.start < other.start + other.size and other.start < self.start + self.size
-
     def contains(self, other: Place) -> bool:
         if self.disk != other.disk:
             return False
@@ -221,10 +212,3 @@ class HostView:
                             "no dm table; several underlying devices",
                         )
         return None
-
-    def paths_of(self, b: BlockDevice) -> list[str]:
-        return sorted(n.path for n in self.facts.nodes if n.kind == "block" and n.dev == b.dev)
-
-    def display(self, b: BlockDevice) -> str:
-        """A name an administrator knows: /dev/mapper/NAME for dm maps, else /dev/NAME."""
-        return f"/dev/mapper/{b.dm_name}" if b.dm_name else f"/dev/{b.name}"

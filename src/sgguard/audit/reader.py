@@ -436,8 +436,11 @@ def manifest_nodes(text: str) -> tuple[DevNode, ...]:
         raise ValueError(f"not JSON: {exc.msg} at char {exc.pos}") from None
     if not isinstance(obj, dict) or obj.get("format") != MANIFEST_FORMAT:
         raise ValueError(f"not a {MANIFEST_FORMAT} manifest")
+    nodes = obj.get("nodes", [])
+    if not isinstance(nodes, list):
+        raise ValueError("'nodes' is not a list")
     out: list[DevNode] = []
-    for i, n in enumerate(obj.get("nodes", [])):
+    for i, n in enumerate(nodes):
         try:
             kind = n["kind"]
             if kind not in {"block", "char", "symlink"}:
@@ -461,7 +464,7 @@ def manifest_nodes(text: str) -> tuple[DevNode, ...]:
                     target=n.get("target"),
                 )
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"nodes[{i}] malformed: {exc}") from None
     return tuple(out)
 
