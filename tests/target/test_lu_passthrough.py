@@ -255,6 +255,11 @@ def test_passthrough_inquiry_describes_the_slice() -> None:
     assert len(resp.data_in) == 8 and resp.data_length == 96
     data = bytes(lu.execute(inquiry(True, 0xB0), b"", NX).data_in)
     assert data[1] == 0xB0
+    assert struct.unpack_from(">I", data, 8)[0] <= lu.limits.max_transfer
+    limits = bytearray(data)
+    struct.pack_into(">I", limits, 8, 0)  # a device without a transfer limit
+    out = rewrite_vpd(0xB0, bytes(limits), lu.identity, max_transfer=128)
+    assert out is not None and struct.unpack_from(">I", out, 8)[0] == 128
 
 
 def test_passthrough_read_capacity_describes_the_slice() -> None:

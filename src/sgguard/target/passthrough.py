@@ -282,13 +282,21 @@ def rewrite_inquiry(data: bytes, *, third_party_copy: bool = False) -> bytes:
     return bytes(out)
 
 
-def rewrite_vpd(page: int, data: bytes, identity: Identity, target_port: str = "") -> bytes | None:
+def rewrite_vpd(
+    page: int,
+    data: bytes,
+    identity: Identity,
+    target_port: str = "",
+    *,
+    max_transfer: int | None = None,
+) -> bytes | None:
     """A VPD page of the device rewritten for the slice; None: the page is not passed on.
 
     0x00: the device's list filtered to the pages passed on; 0x80 and 0x83: the
     slice's own serial number and designators (never the device's); 0x86, 0xB0,
     0xB1, 0xB2: the device's (limits and characteristics of the medium hold for
-    the slice). Other pages (ATA Information, vendor pages, ...) describe the
+    the slice), with MAXIMUM TRANSFER LENGTH lowered to `max_transfer`, the
+    limit the unit itself enforces. Other pages (ATA Information, vendor pages, ...) describe the
     whole device and are not passed on.
     """
     if page == 0x80:
@@ -301,6 +309,12 @@ def rewrite_vpd(page: int, data: bytes, identity: Identity, target_port: str = "
         listed = data[4 : 4 + struct.unpack_from(">H", data, 2)[0]]
         pages = sorted({p for p in listed if p in SUPPORTED_VPD_PAGES} | {0x00, 0x80, 0x83})
         return bytes((data[0], 0x00)) + struct.pack(">H", len(pages)) + bytes(pages)
+    if page == 0xB0 and max_transfer is not None and len(data) >= 12:
+        out = bytearray(data)
+        device_max = struct.unpack_from(">I", out, 8)[0]
+        if device_max == 0 or device_max > max_transfer:  # the unit enforces its own limit too
+            struct.pack_into(">I", out, 8, max_transfer)
+        return bytes(out)
     if page in (0x86, 0xB0, 0xB1, 0xB2):
         return bytes(data)
     return None
@@ -707,7 +721,9 @@ class PassthroughLogicalUnit(LogicalUnit):
             return got
         if evpd:
             try:
-                rewritten = rewrite_vpd(page, got, self.identity, nexus.target)
+                rewritten = rewrite_vpd(
+                    page, got, self.identity, nexus.target, max_transfer=self._max_xfer
+                )
             except ValueError:
                 rewritten = None
             if rewritten is None:
