@@ -20,6 +20,7 @@ import gzip
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -55,6 +56,21 @@ def _hctl(block: str) -> tuple[int, ...] | None:
     return tuple(int(x) for x in m.groups()) if m else None
 
 
+def ensure_node(name: str, *, char: bool = False) -> None:
+    """mknod /dev/NAME from sysfs's major:minor when devtmpfs did not make it."""
+    path = f"/dev/{name}"
+    if os.path.exists(path):
+        return
+    sysdev = f"/sys/class/{'scsi_generic' if char else 'block'}/{name}/dev"
+    try:
+        with open(sysdev) as f:
+            major, minor = (int(x) for x in f.read().split(":"))
+        kind = stat.S_IFCHR if char else stat.S_IFBLK
+        os.mknod(path, kind | 0o660, os.makedev(major, minor))
+    except (OSError, ValueError):
+        pass
+
+
 def find_disks(wanted: dict[str, Json], timeout: float = 30.0) -> dict[str, Json]:
     """role -> {block, sg, partitions} for each disk, matched by SCSI target id."""
     deadline = time.monotonic() + timeout
@@ -75,6 +91,10 @@ def find_disks(wanted: dict[str, Json], timeout: float = 30.0) -> dict[str, Json
                     )
                     sgdir = f"/sys/block/{block}/device/scsi_generic"
                     sgs = os.listdir(sgdir) if os.path.isdir(sgdir) else []
+                    for name in [block, *parts]:
+                        ensure_node(name)
+                    for name in sgs:
+                        ensure_node(name, char=True)
                     found[role] = {
                         "block": block,
                         "sg": sgs[0] if sgs else None,
