@@ -55,6 +55,9 @@ def test_audit_json(tree: Tree) -> None:
         "/dev/sda1",
     )
     assert f["reaches"][-1] == "host filesystem /srv/data (ext4 on /dev/sda3)"
+    sda = doc["disks"][0]
+    assert (sda["disk"], sda["hctl"], sda["device_type"], sda["sg"]) == ("sda", "0:0:0:0", 0, "sg0")
+    assert sda["users"][-1] == "host filesystem /srv/data (ext4 on /dev/sda3)"
 
 
 def test_audit_sarif_shape(tree: Tree) -> None:

@@ -216,6 +216,16 @@ def test_audit_partial_lv_vulnerable_and_whole_map_shared(tree: Tree) -> None:
         ),
     ]
     assert report.findings[0].reach == SDB
+    sdb = next(d for d in report.disks if d.disk == "sdb")
+    assert (sdb.hctl, sdb.sectors, sdb.sg) == ("0:0:1:0", 65536, "sg1")
+    assert sdb.slices == (
+        "/dev/mapper/tenant-a: dm-partial dm-0 on sdb (sectors 2048-34815)",
+        "/dev/mapper/shared-whole: dm-whole whole disk sdb",
+    )
+    assert sdb.users == (
+        "vm lv-tenant (pid 8101, qemu-system-x86): /dev/mapper/tenant-a (rw, scsi-block)",
+        "vm whole-tenant (pid 8102, qemu-system-x86): /dev/mapper/shared-whole (rw, scsi-hd)",
+    )
     assert report.findings[1].reaches == (
         "vm lv-tenant (pid 8101, qemu-system-x86): /dev/mapper/tenant-a (dm-0 on sdb (sectors 2048-34815))",
     )

@@ -20,6 +20,7 @@ from sgguard.audit.hostview import HostView, NodeKind, Place
 from sgguard.audit.parse import PASSTHROUGH_DRIVERS
 
 __all__ = [
+    "DiskUse",
     "Finding",
     "PassThrough",
     "Policy",
@@ -217,11 +218,27 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class DiskUse:
+    """One SCSI device: its slices and everyone who uses it (the context of findings)."""
+
+    disk: str  # block name (sda), or the sg name of a device without a block node
+    hctl: str
+    device_type: int | None
+    ident: str  # vendor and model
+    sectors: int | None
+    removable: bool | None
+    sg: str | None
+    slices: tuple[str, ...]  # partitions and dm maps with their ranges
+    users: tuple[str, ...]  # consumers and host filesystems
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     facts: HostFacts
     findings: tuple[Finding, ...]
     notes: tuple[str, ...]  # plain statements: "no SCSI devices found", ...
     skipped: tuple[Skipped, ...] = field(default=())
+    disks: tuple[DiskUse, ...] = field(default=())
 
     def worst(self) -> Severity | None:
         return max((f.severity for f in self.findings), default=None)
@@ -337,8 +354,7 @@ class _Analyzer:
                 "ro" if disk.readonly else "rw",
                 bool(proc.cap_sys_rawio),
                 proc.cap_sys_rawio is not None,
-                disk.driver in PASSTHROUGH_DRIVERS
-                or (ld is not None and ld.device == "lun"),
+                disk.driver in PASSTHROUGH_DRIVERS or (ld is not None and ld.device == "lun"),
                 disk.driver,
                 ld,
                 proc.uid,
@@ -781,8 +797,47 @@ def _notes(facts: HostFacts, view: HostView) -> list[str]:
     return notes
 
 
+def _disks(a: _Analyzer) -> list[DiskUse]:
+    out: list[DiskUse] = []
+    view = a.view
+    for s in sorted(a.facts.scsi, key=lambda d: d.hctl):
+        disk = next((b for b in s.block if b in view.blocks), None)
+        b = view.blocks.get(disk or "")
+        slices: list[str] = []
+        for other in a.facts.blocks:
+            if other.name == disk:
+                continue
+            place = view.place(other)
+            if place is None or place.disk != disk:
+                continue
+            label = view.display(other) if other.is_dm else f"/dev/{other.name}"
+            slices.append(f"{label}: {place.kind.value} {place.describe()}")
+        users = [
+            f"{g.principal}: {g.path} ({g.access}, {g.driver})"
+            for g in a.grants
+            if g.place.disk == (disk or s.sg)
+        ]
+        users += [text for text, place in a.mount_places if place.disk == disk]
+        out.append(
+            DiskUse(
+                disk=disk or (s.sg or s.hctl),
+                hctl=s.hctl,
+                device_type=s.device_type,
+                ident=" ".join(x for x in (s.vendor, s.model) if x),
+                sectors=b.size if b else None,
+                removable=b.removable if b else None,
+                sg=s.sg,
+                slices=tuple(slices),
+                users=tuple(dict.fromkeys(users)),
+            )
+        )
+    return out
+
+
 def analyze(facts: HostFacts, policy: Policy) -> Report:
-    """Findings for one host, most severe first."""
+    """Findings for one host, most severe first, and what shares each SCSI disk."""
     a = _Analyzer(facts, policy)
     findings = sorted(a.run(), key=lambda f: (-f.severity, f.rule.id, str(f.principal), f.node))
-    return Report(facts, tuple(findings), tuple(_notes(facts, a.view)), facts.skipped)
+    return Report(
+        facts, tuple(findings), tuple(_notes(facts, a.view)), facts.skipped, tuple(_disks(a))
+    )

@@ -212,3 +212,7 @@ class HostView:
                             "no dm table; several underlying devices",
                         )
         return None
+
+    def display(self, b: BlockDevice) -> str:
+        """A name an administrator knows: /dev/mapper/NAME for dm maps, else /dev/NAME."""
+        return f"/dev/mapper/{b.dm_name}" if b.dm_name else f"/dev/{b.name}"

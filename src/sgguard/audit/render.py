@@ -71,6 +71,20 @@ def report_dict(report: Report) -> dict[str, Any]:
         if k is None
         else {"release": k.release, "version": k.version, "unpriv_sgio": k.unpriv_sgio},
         "notes": list(report.notes),
+        "disks": [
+            {
+                "disk": d.disk,
+                "hctl": d.hctl,
+                "device_type": d.device_type,
+                "ident": d.ident,
+                "sectors": d.sectors,
+                "removable": d.removable,
+                "sg": d.sg,
+                "slices": list(d.slices),
+                "users": list(d.users),
+            }
+            for d in report.disks
+        ],
         "findings": [_finding_dict(f) for f in report.findings],
         "skipped": [{"source": s.source, "reason": s.reason} for s in report.skipped],
         "summary": {
@@ -177,6 +191,15 @@ _STYLE = {
 def render_text(report: Report, console: Console) -> None:
     for note in report.notes:
         console.print(note, highlight=False, markup=False)
+    for d in report.disks:
+        size = f", {d.sectors * 512 // 2**20} MiB" if d.sectors else ""
+        removable = ", removable" if d.removable else ""
+        head = f"disk {d.disk} (SCSI {d.hctl} type {d.device_type}, {d.ident}{size}{removable}"
+        console.print(head + (f", {d.sg})" if d.sg else ")"), highlight=False, markup=False)
+        for line in d.slices:
+            console.print(f"  slice {line}", highlight=False, markup=False)
+        for line in d.users:
+            console.print(f"  used by {line}", highlight=False, markup=False)
     if report.findings:
         table = Table(title="sgguard audit findings", show_lines=True)
         for col in ("severity", "id", "principal", "node", "can send", "reach", "why / remedy"):
