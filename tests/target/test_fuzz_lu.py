@@ -142,6 +142,8 @@ class UncheckedWindow:
 class Image:
     """The memory image, its slice and a logical unit on the slice."""
 
+    PROBE: LogicalUnit  # a unit of the same geometry, for expected_data_out in strategies
+
     def __init__(self, *, checked: bool = False) -> None:
         self.base = MemoryBackend(BASE_BLOCKS, BS)
         buf = self.base.buffer
@@ -168,6 +170,9 @@ class Image:
     def outside_hash(self) -> str:
         buf = self.base.buffer
         return hashlib.sha256(bytes(buf[: self.lo]) + bytes(buf[self.hi :])).hexdigest()
+
+
+Image.PROBE = Image().lu
 
 
 def _fields(kind: str, op: int, sa: int | None, flags: int, lba: int, n: int) -> bytes:
@@ -310,6 +315,29 @@ def test_lu_confinement_property(cmds: list[tuple[bytes, bytes, int]]) -> None:
     image = Image()
     for cdb, data, who in cmds:
         check(image, cdb, data, NEXUSES[who])
+        assert image.outside_hash() == image.outside, f"CDB {cdb.hex()} changed bytes outside"
+        assert image.lu.internal_errors == 0, f"CDB {cdb.hex()}: {image.lu.refusals[-1]}"
+
+
+@st.composite
+def media_commands(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """One media command built from shrinkable parts: LBA, length, flags and data-out size."""
+    op, sa, kind = draw(st.sampled_from([m for m in MEDIA if m[2] not in ("unmap", "xcopy")]))
+    lba = draw(st.sampled_from(EDGE_LBAS) | st.integers(0, BLOCKS + 2) | st.integers(0, 2**64 - 1))
+    n = draw(st.sampled_from(EDGE_LENGTHS) | st.integers(0, 4))
+    flags = draw(st.sampled_from((0, 0x01, 0x02, 0x04, 0x06, 0x08, 0x10)))
+    cdb = _fields(kind, op, sa, flags, lba, n)
+    want = min(Image.PROBE.expected_data_out(cdb), 40 * BS)
+    want = max(0, want + draw(st.sampled_from((0, 0, 0, -1, 1, BS))))
+    return cdb, bytes((draw(st.integers(0, 0x9F)),)) * want
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(media_commands(), min_size=1, max_size=12))
+def test_lu_media_confinement_property(cmds: list[tuple[bytes, bytes]]) -> None:
+    image = Image()
+    for cdb, data in cmds:
+        check(image, cdb, data, NEXUSES[0])
         assert image.outside_hash() == image.outside, f"CDB {cdb.hex()} changed bytes outside"
         assert image.lu.internal_errors == 0, f"CDB {cdb.hex()}: {image.lu.refusals[-1]}"
 
