@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import signal
 import subprocess
 import sys
@@ -249,3 +250,41 @@ def test_serve_stop_fixture_cleanly(tmp_path: Path) -> None:
     s = start_serve(tmp_path, image)
     assert run("iscsi-inq", s.url("part2")).returncode == 0
     assert stop_serve(s) == 0
+
+
+def test_serve_without_config_creates_the_default_once(tmp_path: Path) -> None:
+    env = dict(tools_env(), XDG_DATA_HOME=str(tmp_path / "xdg"))
+    for attempt in ("created", "using"):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sgguard", "serve", "--portal", "127.0.0.1:0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert proc.stdout is not None
+        lines = []
+        port = 0
+        while not port:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            lines.append(line)
+            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+            if m:
+                port = int(m.group(1))
+        while not lines[-1].lstrip().startswith("qemu-system-x86_64"):
+            lines.append(proc.stdout.readline())
+        text = "".join(lines)
+        assert f"{attempt} data folder {tmp_path / 'xdg' / 'sgguard'}" in text
+        assert "iqn.2026-11.io.sgguard:disk0.part1" in text
+        assert "iqn.2026-11.io.sgguard:disk0.part2" in text
+        assert "iscsi-ls" in text and "scsi-block" in text
+        r = run(
+            "iscsi-readcapacity16", f"iscsi://127.0.0.1:{port}/iqn.2026-11.io.sgguard:disk0.part2/0"
+        )
+        assert r.returncode == 0, r.stderr
+        image = tmp_path / "xdg" / "sgguard" / "disk0.img"
+        assert image.stat().st_size == 1 << 30
+        assert image.stat().st_blocks * 512 < 16 << 20  # sparse
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0

@@ -91,30 +91,58 @@ class ServerLimits:
     partial_pdu_timeout: float = 30.0
 
 
-def _inline_ok(lu: LogicalUnitProtocol, cdb: bytes) -> bool:
-    """True when `lu.execute(cdb)` cannot block: memory, or page-cached reads."""
-    backend = getattr(lu, "backend", None)
-    if backend is None:
-        return False
-    try:
-        if not backend.blocking:
-            return True
-        kind = _READS.get(cdb[0])
-        if kind is None:
+_WRITES = {0x0A: 1, 0x2A: 1, 0xAA: 1, 0x8A: 1}  # WRITE 6/10/12/16: FUA is byte 1 bit 3
+_INLINE_WRITE_SLOW = 0.001  # an inline write slower than this sends writes to threads
+_INLINE_WRITE_BACKOFF = 5.0  # seconds
+
+
+class _InlinePolicy:
+    """Decides which commands run on the event loop instead of a worker thread.
+
+    Inline: anything on a backend that never blocks (memory); reads whose blocks
+    the backend confirms are in the page cache (`try_read_nowait`, RWF_NOWAIT);
+    small writes without FUA while inline writes stay fast (page-cache writes):
+    one that takes longer than 1 ms (dirty-page throttling, write-through mode
+    pages) sends that unit's writes to threads for 5 s. Everything else (and
+    SYNCHRONIZE CACHE, FUA, large transfers) runs on the thread pool.
+    """
+
+    def __init__(self) -> None:
+        self.write_slow_until: dict[int, float] = {}
+
+    def inline(self, lu: LogicalUnitProtocol, cdb: bytes, data_out: int, now: float) -> bool:
+        backend = getattr(lu, "backend", None)
+        if backend is None:
             return False
-        if kind == "10" and len(cdb) >= 10:
-            lba, blocks = struct.unpack_from(">I", cdb, 2)[0], struct.unpack_from(">H", cdb, 7)[0]
-        elif kind == "16" and len(cdb) >= 16:
-            lba, blocks = struct.unpack_from(">QI", cdb, 2)
-        elif kind == "12" and len(cdb) >= 12:
-            lba, blocks = struct.unpack_from(">II", cdb, 2)
-        else:
+        try:
+            if not backend.blocking:
+                return True
+            op = cdb[0]
+            if op in _WRITES:
+                if op != 0x0A and cdb[1] & 0x08:
+                    return False  # FUA: fdatasync
+                return 0 < data_out <= _INLINE_MAX and self.write_slow_until.get(id(lu), 0.0) <= now
+            kind = _READS.get(op)
+            if kind is None:
+                return False
+            if kind == "10" and len(cdb) >= 10:
+                lba = struct.unpack_from(">I", cdb, 2)[0]
+                blocks = struct.unpack_from(">H", cdb, 7)[0]
+            elif kind == "16" and len(cdb) >= 16:
+                lba, blocks = struct.unpack_from(">QI", cdb, 2)
+            elif kind == "12" and len(cdb) >= 12:
+                lba, blocks = struct.unpack_from(">II", cdb, 2)
+            else:
+                return False
+            if not blocks or blocks * backend.block_size > _INLINE_MAX:
+                return False
+            return backend.try_read_nowait(lba, blocks) is not None
+        except Exception:
             return False
-        if not blocks or blocks * backend.block_size > _INLINE_MAX:
-            return False
-        return backend.try_read_nowait(lba, blocks) is not None
-    except Exception:
-        return False
+
+    def observed(self, lu: LogicalUnitProtocol, cdb: bytes, seconds: float, now: float) -> None:
+        if seconds > _INLINE_WRITE_SLOW and cdb[0] in _WRITES:
+            self.write_slow_until[id(lu)] = now + _INLINE_WRITE_BACKOFF
 
 
 class _Protocol(asyncio.Protocol):
@@ -282,6 +310,7 @@ class IscsiServer:
             max_workers=self.limits.workers, thread_name_prefix="sgguard-lu"
         )
         self.stopping = False
+        self.inline_policy = _InlinePolicy()
         self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop_policy().get_event_loop()
         self.connection_gone = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
@@ -319,12 +348,13 @@ class IscsiServer:
         assert lu is not None
         start = time.perf_counter()
         task.user = start
-        if _inline_ok(lu, task.cdb):
+        if self.inline_policy.inline(lu, task.cdb, task.needed, start):
             try:
                 response = lu.execute(task.cdb, task.data_out, task.nexus)
             except Exception:
                 log.exception("logical unit failed on %s", task.cdb[:1].hex())
                 response = Response(Status.CHECK_CONDITION, sense=_INTERNAL_FAILURE)
+            self.inline_policy.observed(lu, task.cdb, time.perf_counter() - start, start)
             self._finish(proto, task, response)
             return
         fut = self.loop.run_in_executor(
