@@ -196,7 +196,11 @@ def device_identification_vpd(identity: Identity, target_port: str = "") -> byte
     """
     parts = [
         _designator(0x1, 0x03, identity.naa),  # binary, assoc LU, type 3 NAA
-        _designator(0x2, 0x01, _ascii_field(identity.vendor, 8) + identity.name.encode()[:200]),
+        _designator(
+            0x2,
+            0x01,
+            _ascii_field(identity.vendor, 8) + identity.name.encode("ascii", "replace")[:200],
+        ),
         _designator(0x1, 0x94, struct.pack(">HH", 0, identity.relative_port), protocol=5),
     ]
     if target_port:
