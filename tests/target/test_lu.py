@@ -855,6 +855,34 @@ def test_unitattention_lun_reset(disk: Disk) -> None:
     expect(disk.run(bytes(6)), Expect("BUS DEVICE RESET", Status.CHECK_CONDITION, 6, 0x29, 0x03))
 
 
+def test_unitattention_target_resets(disk: Disk) -> None:
+    disk.run(prevent(True))
+    disk.lu.task_management(TaskManagement.TARGET_WARM_RESET, NEXUS)
+    expect(disk.run(bytes(6)), Expect("SCSI BUS RESET", Status.CHECK_CONDITION, 6, 0x29, 0x02))
+    expect(disk.run(start_stop(False, loej=True)), EXPECT_GOOD)  # the reset cleared PREVENT
+    expect(disk.run(start_stop(True, loej=True)), EXPECT_GOOD)
+    expect(disk.run(start_stop(False)), EXPECT_GOOD)
+    disk.lu.task_management(TaskManagement.TARGET_COLD_RESET, NEXUS)
+    expect(disk.run(bytes(6)), Expect("POWER ON", Status.CHECK_CONDITION, 6, 0x29, 0x01))
+    expect(disk.run(bytes(6)), EXPECT_GOOD)  # the stopped medium spun up at power on
+
+
+def test_unitattention_i_t_nexus_reset_only_that_nexus(disk: Disk) -> None:
+    disk.run(inquiry(), nexus=OTHER)
+    disk.lu.task_management(TaskManagement.I_T_NEXUS_RESET, NEXUS)
+    expect(disk.run(bytes(6)), Expect("I_T NEXUS LOSS", Status.CHECK_CONDITION, 6, 0x29, 0x07))
+    expect(disk.run(bytes(6), nexus=OTHER), EXPECT_POWER_ON)
+    expect(disk.run(bytes(6), nexus=OTHER), EXPECT_GOOD)
+
+
+def test_unitattention_clear_task_set_tells_the_others(disk: Disk) -> None:
+    disk.run(bytes(6), nexus=OTHER)
+    disk.lu.task_management(TaskManagement.CLEAR_TASK_SET, NEXUS)
+    expect(disk.run(bytes(6)), EXPECT_GOOD)
+    resp = disk.run(bytes(6), nexus=OTHER)
+    assert sense_triple(resp.sense) == (0x6, 0x2F, 0x00)
+
+
 def test_unitattention_nexus_lost_starts_over(disk: Disk) -> None:
     disk.lu.nexus_lost(NEXUS)
     expect(disk.run(bytes(6)), EXPECT_POWER_ON)

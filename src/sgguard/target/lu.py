@@ -102,6 +102,7 @@ ASC_POWER_ON_RESET = Asc.POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED.value
 ASC_BUS_DEVICE_RESET = Asc.BUS_DEVICE_RESET_FUNCTION_OCCURRED.value
 ASC_I_T_NEXUS_LOSS = Asc.I_T_NEXUS_LOSS_OCCURRED.value
 ASC_TARGET_RESET = Asc.SCSI_BUS_RESET_OCCURRED.value
+ASC_POWER_ON_OCCURRED = Asc.POWER_ON_OCCURRED.value
 ASC_MODE_PARAMETERS_CHANGED = Asc.MODE_PARAMETERS_CHANGED.value
 ASC_RESERVATIONS_PREEMPTED = Asc.RESERVATIONS_PREEMPTED.value
 ASC_RESERVATIONS_RELEASED = Asc.RESERVATIONS_RELEASED.value
@@ -645,16 +646,20 @@ class LogicalUnit:
                     self._queue_ua(st, ASC_I_T_NEXUS_LOSS)
             self._reset_delegates(function, nexus)
             return
-        asc = (
-            ASC_BUS_DEVICE_RESET
-            if function is TaskManagement.LOGICAL_UNIT_RESET
-            else ASC_TARGET_RESET
-        )
+        if function is TaskManagement.LOGICAL_UNIT_RESET:
+            asc = ASC_BUS_DEVICE_RESET
+        elif function is TaskManagement.TARGET_COLD_RESET:
+            asc = ASC_POWER_ON_OCCURRED
+        else:
+            asc = ASC_TARGET_RESET
         with self._state_lock:
             for st in self._nexus.values():
                 st.prevent = False
                 st.ua.clear()
                 st.ua.append(asc)
+            if function is TaskManagement.TARGET_COLD_RESET and self.medium == MediumState.STOPPED:
+                self.medium = MediumState.READY  # power on spins the medium up again
+                self._not_ready = False
         self._reset_delegates(function, nexus)
 
     def nexus_lost(self, nexus: Nexus) -> None:
