@@ -166,10 +166,11 @@ def test_audit_disk_group_with_members_on_stock_udev_modes(tree: Tree) -> None:
         ("SGG003", "critical", group, "/dev/sda", "rw"),
         ("SGG008", "critical", group, "/dev/sg0", "rw"),
         ("SGG008", "critical", group, "/dev/sg1", "rw"),
-        ("SGG008", "critical", group, "/dev/sg2", "rw"),
         ("SGG003", "high", group, "/dev/mapper/shared-whole", "rw"),
         ("SGG003", "high", group, "/dev/sdb", "rw"),
+        ("SGG008", "low", group, "/dev/sg2", "rw"),  # the CD-ROM's sg node
     ]
+    assert "CD/DVD drive (MMC)" in report.findings[-1].why
     shared = report.findings[0]
     assert shared.reaches == (
         "vm tenant-a (pid 7101, qemu-system-x86): /dev/sda1 (sda1 on sda (sectors 2048-34815))",
@@ -319,3 +320,11 @@ def test_audit_kernel_unknown_cannot_decide_slices(tree: Tree) -> None:
         ("SGG009", "info", VM_B, "/dev/sda2", "rw"),
     ]
     assert report.skipped[0].source == "/proc/sys/kernel/osrelease"
+
+
+def test_audit_cdrom_group_on_optical_drive_is_low(tree: Tree) -> None:
+    root = tree("disk-group-ro-6.12")
+    (root / "etc/group").write_text("root:x:0:\ndisk:x:6:\ncdrom:x:24:alice\n")
+    report = audit(root)
+    assert rows(report) == [("SGG003", "low", "group cdrom (members alice)", "/dev/sr0", "rw")]
+    assert report.findings[0].reach == "whole disk sr0 (QEMU QEMU CD-ROM, SCSI 0:0:2:0)"

@@ -656,6 +656,10 @@ class _Analyzer:
         if place is None or node.dev is None:
             return
         key_node = f"{node.kind}:{node.dev[0]}:{node.dev[1]}"
+        # CD/DVD drives (MMC, peripheral type 05h): the opcode filter exists so that their
+        # group can burn discs; unless others' data shares the device, that is by design.
+        optical = place.scsi.device_type == 0x05 and not self.occupants(place, None)
+        mmc_note = "; a CD/DVD drive (MMC): access for its group is what the filter was made for"
         for principal, access in self.openers(node):
             if principal.kind is PrincipalKind.WORLD:
                 pt = self.pt(place, access, False)
@@ -669,7 +673,9 @@ class _Analyzer:
                     principal,
                     node.path,
                     access,
-                    severity=Severity.CRITICAL if access == "rw" else Severity.HIGH,
+                    severity=Severity.CRITICAL
+                    if access == "rw" or (pt is not None and pt.escapes)
+                    else Severity.HIGH,
                     pt=pt,
                     reach=reach,
                     reaches=self.occupants(place, None),
@@ -705,10 +711,12 @@ class _Analyzer:
                         principal,
                         node.path,
                         access,
+                        severity=Severity.LOW if optical else None,
                         pt=pt,
                         reach=self.whole_reach(place),
                         reaches=self.occupants(place, principal),
-                        why="/dev/sgN opened O_RDWR: sg_io passes every CDB (no opcode filter)",
+                        why="/dev/sgN opened O_RDWR: sg_io passes every CDB (no opcode filter)"
+                        + (mmc_note if optical else ""),
                         remedy=f'restrict {node.path} to root (udev: GROUP="root", MODE="0600")',
                         message=f"{principal} can send any SCSI command to {place.disk} through {node.path}",
                         key_node=key_node,
@@ -722,12 +730,17 @@ class _Analyzer:
                     principal,
                     node.path,
                     access,
-                    severity=Severity.CRITICAL if others else Severity.HIGH,
+                    severity=Severity.LOW
+                    if optical
+                    else Severity.CRITICAL
+                    if others
+                    else Severity.HIGH,
                     pt=pt,
                     reach=self.whole_reach(place),
                     reaches=others,
                     why=f"{node.path} mode {node.mode:04o}: {principal} may open the whole disk read-write"
-                    + (f"; kernel {pt.kernel}: {pt.rule}" if pt else ""),
+                    + (f"; kernel {pt.kernel}: {pt.rule}" if pt else "")
+                    + (mmc_note if optical else ""),
                     remedy=f"remove the principal's write access to {node.path} (group membership, mode or ACL); give tenants confined LUNs with `sgguard serve`",
                     message=f"{principal} can write the whole disk {place.disk} through {node.path}",
                     key_node=key_node,
@@ -738,6 +751,7 @@ class _Analyzer:
                     principal,
                     node.path,
                     access,
+                    severity=Severity.LOW if optical else None,
                     pt=pt,
                     reach=self.whole_reach(place),
                     reaches=self.occupants(place, principal),
@@ -745,7 +759,8 @@ class _Analyzer:
                         f"kernel {pt.kernel}: {pt.rule}: the read list admits commands that erase or stop the disk"
                         if pt
                         else "kernel unknown: every mainline era admits UNMAP and SANITIZE on read-only opens"
-                    ),
+                    )
+                    + (mmc_note if optical else ""),
                     remedy=f"remove the principal's read access to {node.path} (group membership, mode or ACL)",
                     message=f"{principal} can open {node.path} read-only and still UNMAP/SANITIZE the disk {place.disk}",
                     key_node=key_node,
