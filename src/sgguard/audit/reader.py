@@ -363,12 +363,18 @@ class _Reader:
             argv = parse.split_cmdline(raw)
             if not parse.is_qemu(argv):
                 continue
+            status: tuple[str | None, int | None, int | None] | None
+            try:
+                status = self._status_of(base)
+            except FileNotFoundError:
+                if not self.fs.is_dir(base):
+                    continue  # the process exited while we looked
+                self.skip(f"{base}/status", "absent")
+                status = None
+            except (OSError, ValueError) as exc:
+                self.skip(f"{base}/status", _reason(exc))
+                status = None
             self.fs.remember_file(f"{base}/cmdline", raw)
-            status = self.attempt(
-                f"{base}/status",
-                self._status_of,
-                base,
-            )
             comm_name, uid, cap = status if status is not None else (None, None, None)
             if status is not None and cap is None:
                 self.skip(f"{base}/status", "no CapEff line: capabilities unknown")
