@@ -328,3 +328,28 @@ def test_audit_cdrom_group_on_optical_drive_is_low(tree: Tree) -> None:
     report = audit(root)
     assert rows(report) == [("SGG003", "low", "group cdrom (members alice)", "/dev/sr0", "rw")]
     assert report.findings[0].reach == "whole disk sr0 (QEMU QEMU CD-ROM, SCSI 0:0:2:0)"
+
+
+def test_audit_libvirt_live_status_xml_wins_and_defined_lun_on_partition(tree: Tree) -> None:
+    root = tree("sgio-unfiltered-6.12")
+    (root / "etc/libvirt/qemu/san.xml").unlink()
+    defined = (FIXTURES / "scenarios/two-vms-6.1/etc/libvirt/qemu/tenant-a.xml").read_text()
+    (root / "etc/libvirt/qemu/tenant-a.xml").write_text(defined.replace("/dev/sda1", "/dev/sda2"))
+    run = root / "run/libvirt/qemu"
+    run.mkdir(parents=True)
+    (run / "tenant-a.xml").write_text(
+        f"<domstatus state='running' reason='booted' pid='4101'>\n{defined}</domstatus>\n"
+    )
+    report = audit(root)
+    (dom,) = report.facts.domains
+    assert dom.running and dom.origin == "/run/libvirt/qemu/tenant-a.xml"
+    assert rows(report) == [
+        (
+            "SGG004",
+            "info",
+            "vm tenant-a (libvirt /run/libvirt/qemu/tenant-a.xml)",
+            "/dev/sda1",
+            "rw",
+        ),
+    ]
+    assert "device='lun'" in report.findings[0].why
