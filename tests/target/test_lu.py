@@ -19,7 +19,7 @@ from sgguard.policy import Policy
 from sgguard.scsi.model import Effect
 from sgguard.target.api import Nexus, Response, Status, TaskManagement
 from sgguard.target.backend import LbaExtent, LbaState, MemoryBackend, SliceBackend
-from sgguard.target.identity import NAA_LOCAL_CID, Identity, derive_naa
+from sgguard.target.identity import NAA_LOCAL_CID, Identity, Limits, derive_naa
 from sgguard.target.lu import LogicalUnit, build_sense, encode_report_luns, no_unit_response
 
 BS = 512
@@ -255,8 +255,19 @@ def test_read10_rdprotect_is_invalid(disk: Disk) -> None:
     assert resp.sense[15] & 0x80 and resp.sense[16:18] == b"\x00\x01"  # field pointer: byte 1
 
 
-def test_read10_max_transfer_length(disk: Disk) -> None:
-    expect(disk.run(cdb10(0x28, 0, 0xFFFF)), EXPECT_INVALID_FIELD_IN_CDB)
+def test_read16_max_transfer_length(disk: Disk) -> None:
+    assert disk.lu.limits.max_transfer == (32 << 20) // BS
+    expect(disk.run(cdb16(0x88, 0, disk.lu.limits.max_transfer + 1)), EXPECT_INVALID_FIELD_IN_CDB)
+
+
+def test_read10_max_transfer_length_from_limits() -> None:
+    d = Disk(limits=Limits(max_transfer=8))
+    expect(d.run(cdb10(0x28, 0, 8)), EXPECT_GOOD)
+    resp = d.run(cdb10(0x28, 0, 9))
+    expect(resp, EXPECT_INVALID_FIELD_IN_CDB)
+    assert resp.sense[16:18] == b"\x00\x07"  # field pointer: TRANSFER LENGTH
+    expect(d.run(cdb10(0x2A, 0, 9), block(1) * 9), EXPECT_INVALID_FIELD_IN_CDB)
+    assert d.inside(0, 9) == bytes(9 * BS)
 
 
 def test_read6_0blocks_means_256(disk: Disk) -> None:

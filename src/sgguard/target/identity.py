@@ -136,6 +136,12 @@ class Limits:
     max_compare_and_write: int = 255
     optimal_unmap_granularity: int = 1
 
+    @classmethod
+    def for_block_size(cls, block_size: int, max_transfer_bytes: int = 32 << 20) -> Limits:
+        """Defaults for a block size: transfers (and pre-fetches) of up to 32 MiB."""
+        blocks = max(1, max_transfer_bytes // block_size)
+        return cls(max_transfer=blocks, max_prefetch=blocks)
+
     def __post_init__(self) -> None:
         if not 1 <= self.max_compare_and_write <= 255:
             raise ValueError("Limits.max_compare_and_write must be 1..255 (a one-byte field)")

@@ -360,7 +360,7 @@ class LogicalUnit:
         self.identity = identity
         self.policy = policy
         self.read_only = read_only
-        self.limits = limits or Limits()
+        self.limits = limits or Limits.for_block_size(backend.block_size)
         self.log = log
         self.refusals: deque[Refusal] = deque(maxlen=256)
         self.internal_errors = 0  # commands that hit a bug (HARDWARE ERROR returned, logged)
