@@ -353,3 +353,11 @@ def test_audit_libvirt_live_status_xml_wins_and_defined_lun_on_partition(tree: T
         ),
     ]
     assert "device='lun'" in report.findings[0].why
+
+
+def test_audit_container_partition_on_fixed_kernel_is_quiet(tree: Tree) -> None:
+    root = tree("container-3.2")
+    (root / "proc/sys/kernel/osrelease").write_text("6.1.0-56-amd64\n")
+    report = audit(root)
+    assert report.findings == ()
+    assert any(n.startswith("container capabilities are not read") for n in report.notes)

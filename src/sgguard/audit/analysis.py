@@ -498,7 +498,7 @@ class _Analyzer:
                     ),
                     message=f"{g.principal} can reach the whole disk {place.disk} through {g.path}",
                 )
-            elif g.passthrough:
+            elif g.passthrough and g.principal.kind is not PrincipalKind.CONTAINER:
                 how = (
                     "the guest gets no SCSI pass-through"
                     if not pt.sg_version
@@ -805,6 +805,11 @@ def _notes(facts: HostFacts, view: HostView) -> list[str]:
     ]
     if non_scsi:
         notes.append("block devices without a SCSI layer (no SG_IO path): " + ", ".join(non_scsi))
+    if facts.device_rules:
+        notes.append(
+            "container capabilities are not read: a container holding CAP_SYS_RAWIO "
+            "(privileged) that was given a partition reaches the whole disk on every kernel"
+        )
     if not facts.domains:
         notes.append("no libvirt domains found")
     if not facts.processes:
