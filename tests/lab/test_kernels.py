@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import lzma
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,15 @@ def test_resolve_module_files_names_a_missing_module(tmp_path: Path) -> None:
     tree = _tree(tmp_path, {"sd_mod": "scsi_mod"}, builtin=[], xz=False)
     with pytest.raises(InputError, match="kernel module scsi_mod is missing"):
         resolve_module_files(tree, ("sd_mod",))
+
+
+@pytest.mark.skipif(shutil.which("apt-cache") is None, reason="not a Debian host")
+def test_resolve_package_follows_meta_packages() -> None:
+    from sgguard.lab.kernels import resolve_package
+
+    concrete = resolve_package("linux-image-amd64")
+    assert re.fullmatch(r"linux-image-6\.1\.0-\d+-amd64", concrete), concrete
+    assert resolve_package(concrete) == concrete
+    assert re.fullmatch(
+        r"linux-image-6\.12\.\d+\+deb12-amd64", resolve_package("linux-image-6.12-amd64")
+    )
