@@ -106,3 +106,38 @@ def test_encode_refuses_oversized_lba() -> None:
 def test_mmc_read_sub_channel_is_not_unmap() -> None:
     o = decode(h("42 00 00 00 00 00 00 00 18 00"), DeviceType.SBC)
     assert isinstance(o, cdb.Unmap)
+
+
+def test_get_lba_status_returned_descriptors() -> None:
+    # sg_get_lba_status: 9Eh/12h with starting LBA 0, allocation length 1024
+    o = decode(h("9e 12 00 00 00 00 00 00 00 00 00 00 04 00 00 00"))
+    assert isinstance(o, cdb.GetLbaStatus16) and o.allocation_length == 1024
+    assert lba_ranges(o) == (LbaRange(0, 0, True),)
+    data = h("00 00 00 24 00 00 00 00")
+    data += h("0000000000000000 00000100 00 00 0000")
+    data += h("0000000000000100 00000f00 01 00 0000")
+    st = cdb.lba_status_descriptors(data)
+    assert [(s.lba, s.blocks, s.provisioning_status) for s in st] == [(0, 256, 0), (256, 0xF00, 1)]
+
+
+def test_orwrite_16_fua_nv_libiscsi() -> None:
+    o = decode(h("8b 0a 00 00 00 00 00 00 00 10 00 00 00 08 00 00"))
+    assert isinstance(o, cdb.OrWrite16) and o.fua and o.fua_nv
+    assert lba_ranges(o) == (LbaRange(0x10, 8),)
+
+
+def test_sanitize_overwrite_sg_sanitize_immed_ause() -> None:
+    o = decode(h("48 a1 00 00 00 00 00 00 0c 00"))
+    assert isinstance(o, cdb.Sanitize)
+    assert o.immed and o.ause and not o.znr and o.service_action == 1
+    assert lba_ranges(o) == (LbaRange(0, 0, True),)
+
+
+def test_sync_cache_10_sg_sync_whole_medium() -> None:
+    o = decode(h("35 00 00 00 00 00 00 00 00 00"))
+    assert lba_ranges(o) == (LbaRange(0, 0, True),)
+
+
+def test_report_zones_partial_and_options() -> None:
+    o = decode(h("95 00 00 00 00 00 00 00 00 00 00 00 10 00 81 00"))
+    assert isinstance(o, cdb.ZbcIn) and o.partial and o.reporting_options == 1

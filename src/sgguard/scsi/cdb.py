@@ -22,6 +22,7 @@ from sgguard.scsi.cdb_layouts_ssc import *  # noqa: F403
 from sgguard.scsi.cdb_layouts_ssc import __all__ as _ssc_names
 from sgguard.scsi.codec import (
     MAX_CDB_LENGTH,
+    LbaStatus,
     ParameterListError,
     UnknownCdb,
     decode,
@@ -29,6 +30,7 @@ from sgguard.scsi.codec import (
     layout_class,
     layout_classes,
     lba_ranges,
+    lba_status_descriptors,
 )
 from sgguard.scsi.layout import Cdb, CdbError, FieldInfo, Layout
 from sgguard.scsi.model import LbaRange
@@ -46,7 +48,9 @@ __all__ = [
     "encode",
     "layout_class",
     "layout_classes",
+    "LbaStatus",
     "lba_ranges",
+    "lba_status_descriptors",
     *_sbc_names,
     *_mmc_names,
     *_ssc_names,

@@ -24,6 +24,7 @@ from sgguard.scsi.table import COMMANDS, SERVICE_ACTION_OPCODES, for_opcode, loo
 __all__ = [
     "MAX_CDB_LENGTH",
     "LbaRange",
+    "LbaStatus",
     "ParameterListError",
     "UnknownCdb",
     "decode",
@@ -31,6 +32,7 @@ __all__ = [
     "layout_class",
     "layout_classes",
     "lba_ranges",
+    "lba_status_descriptors",
 ]
 
 MAX_CDB_LENGTH = 260  # SPC-5: variable-length CDBs hold at most 260 bytes
@@ -231,6 +233,36 @@ def _rod_ranges(data: bytes, desc_off: int) -> tuple[LbaRange, ...]:
 
 
 _WHOLE = (LbaRange(0, 0, True),)
+
+
+@dataclass(frozen=True, slots=True)
+class LbaStatus:
+    """One LBA status descriptor of GET LBA STATUS parameter data (SBC-4)."""
+
+    lba: int
+    blocks: int
+    provisioning_status: int  # 0 mapped or unknown, 1 deallocated, 2 anchored, 3 mapped, 4 unknown
+    additional_status: int
+
+
+def lba_status_descriptors(data_in: bytes) -> tuple[LbaStatus, ...]:
+    """The LBA ranges GET LBA STATUS returned: 8-byte header, 16-byte descriptors.
+
+    PARAMETER DATA LENGTH (bytes 0-3) counts the bytes after byte 3; a
+    truncated last descriptor (allocation length too small) is dropped.
+    """
+    data = bytes(data_in)
+    if len(data) < 8:
+        return ()
+    end = min(len(data), 4 + _be(data, 0, 4))
+    out = []
+    for off in range(8, end - 15, 16):
+        out.append(
+            LbaStatus(
+                _be(data, off, 8), _be(data, off + 8, 4), data[off + 12] & 0x0F, data[off + 13]
+            )
+        )
+    return tuple(out)
 
 
 def lba_ranges(obj: Cdb, data_out: bytes | None = None) -> tuple[LbaRange, ...]:
