@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="exit 1 when a finding is at or above this severity (default: high)",
     )
     p.set_defaults(func=run, audit_action=None)
-    actions = p.add_subparsers(dest="audit_action", metavar="ACTION")
+    actions = p.add_subparsers(dest="audit_action", metavar="[capture OUT.tar]", required=False)
     c = actions.add_parser(
         "capture",
         help="write a tar of exactly the files the audit reads, plus a /dev manifest",
