@@ -361,3 +361,22 @@ def test_audit_container_partition_on_fixed_kernel_is_quiet(tree: Tree) -> None:
     report = audit(root)
     assert report.findings == ()
     assert any(n.startswith("container capabilities are not read") for n in report.notes)
+
+
+def test_audit_without_dm_table_places_maps_by_sysfs_sizes(tree: Tree) -> None:
+    root = tree("dm-3.2")
+    (root / "dmsetup-table.txt").unlink()
+    report = audit(root)
+    assert ("capture dmsetup-table.txt", "No such file or directory") in [
+        (s.source, s.reason) for s in report.skipped
+    ]
+    view = HostView(report.facts)
+    partial = view.place_of_path("/dev/mapper/tenant-a")
+    whole = view.place_of_path("/dev/mapper/shared-whole")
+    assert partial is not None and whole is not None
+    assert (partial.kind, partial.start, partial.size) == (NodeKind.DM_PARTIAL, None, 32768)
+    assert (whole.kind, whole.start) == (NodeKind.DM_WHOLE, 0)
+    assert [r[0] for r in rows(report)] == ["SGG001", "SGG003"]
+    assert report.findings[1].reaches == (
+        "vm lv-tenant (pid 8101, qemu-system-x86): /dev/mapper/tenant-a (dm-0 on sdb (sectors unknown))",
+    )
