@@ -1178,3 +1178,60 @@ def test_modeselect6_wce_off_makes_writes_durable(disk: Disk) -> None:
     before = disk.base.fua_writes
     expect(disk.run(cdb10(0x2A, 0, 1), block(1)), EXPECT_GOOD)
     assert disk.base.fua_writes == before + 1
+
+
+# -- a slice of a real (sparse) file --------------------------------------------------------------
+
+
+def test_file_backed_slice_unmap_and_get_lba_status(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from sgguard.target.backend import FileBackend
+
+    path = Path(str(tmp_path)) / "disk.img"
+    base = FileBackend(path, size_bytes=8 << 20)  # 16384 blocks, sparse
+    try:
+        base.write(0, MARK * (BS * 16384 // 2))  # map and mark the whole file
+        first, blocks = 4096, 4096
+        lu = LogicalUnit(
+            SliceBackend(base, first * BS, blocks * BS), Identity.for_slice("iqn.t", "file")
+        )
+        lu.execute(bytes(6), b"", NEXUS)
+        expect(lu.execute(cdb16(0x8A, 0, 8), block(7) * 8, NEXUS), EXPECT_GOOD)
+        expect(lu.execute(cdb16(0x8A, blocks, 1), block(7), NEXUS), EXPECT_LBA_OUT_OF_RANGE)
+        cdb, param = unmap([(256, 256)])
+        expect(lu.execute(cdb, param, NEXUS), EXPECT_GOOD)
+        assert lu.execute(cdb16(0x88, 256, 1), b"", NEXUS).data_in == bytes(BS)
+        extents = parse_lba_status(bytes(lu.execute(get_lba_status(0), b"", NEXUS).data_in))
+        assert (256, 256, 1) in extents  # the punched hole, in slice LBAs
+        assert all(lba + n <= blocks for lba, n, _ in extents)
+        expect(lu.execute(cdb10(0x35, 0, 0), b"", NEXUS), EXPECT_GOOD)
+        raw = path.read_bytes()
+        assert raw[: first * BS] == MARK * (first * BS // 2)
+        assert raw[(first + blocks) * BS :] == MARK * ((16384 - first - blocks) * BS // 2)
+        assert raw[first * BS : (first + 8) * BS] == block(7) * 8
+    finally:
+        base.close()
+
+
+def test_many_nexuses_in_threads_keep_their_own_state(disk: Disk) -> None:
+    """Per-nexus unit attentions and PREVENT stay per nexus under concurrent execution."""
+    errors: list[str] = []
+
+    def worker(i: int) -> None:
+        nexus = Nexus(f"iqn.thread{i},i,0x1", "iqn.t,t,0x1", 0)
+        first = disk.lu.execute(bytes(6), b"", nexus)
+        if sense_triple(first.sense) != (0x6, 0x29, 0x00):
+            errors.append(f"{i}: first contact {first.sense.hex()}")
+        for _ in range(300):
+            resp = disk.lu.execute(cdb10(0x28, i, 1), b"", nexus)
+            if resp.status != Status.GOOD:
+                errors.append(f"{i}: {resp.status.name} {resp.sense.hex()}")
+                return
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
