@@ -157,3 +157,11 @@ def test_xcopy_lid4_block_to_block() -> None:
     assert lst.list_identifier == 0x1234
     o = decode(h("83 01 00 00 00 00 00 00 00 00") + len(data).to_bytes(4, "big") + h("00 00"))
     assert lba_ranges(o, data) == (LbaRange(7, 4), LbaRange(9, 4))
+
+
+def test_ata_transfer_fields_identify() -> None:
+    from sgguard.scsi.ata import transfer
+
+    o = decode(h("85 08 0e 00 00 00 01 00 00 00 00 00 00 40 ec 00"))
+    x = transfer(taskfile(o))
+    assert (x.direction, x.length_field, x.length, x.unit) == ("in", "count", 1, "512-byte blocks")

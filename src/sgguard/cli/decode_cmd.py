@@ -100,7 +100,7 @@ def _effects_words(eff: Any) -> list[str]:
 
 def _describe_cdb(raw: bytes, dt: DeviceType, data_out: bytes | None) -> dict[str, Any]:
     from sgguard.scsi import table
-    from sgguard.scsi.ata import ata_command, taskfile
+    from sgguard.scsi.ata import PROTOCOLS, ata_command, taskfile, transfer
     from sgguard.scsi.cdb import (
         AtaPassThrough12,
         AtaPassThrough16,
@@ -168,7 +168,15 @@ def _describe_cdb(raw: bytes, dt: DeviceType, data_out: bytes | None) -> dict[st
     if isinstance(obj, AtaPassThrough12 | AtaPassThrough16 | AtaPassThrough32):
         tf = taskfile(obj)
         cmd = ata_command(tf)
+        xfer = transfer(tf)
         doc["ata"] = {
+            "protocol_name": PROTOCOLS.get(tf.protocol, "reserved"),
+            "transfer": {
+                "direction": xfer.direction,
+                "length_in": xfer.length_field,
+                "length": xfer.length,
+                "unit": xfer.unit,
+            },
             "command": cmd.code,
             "name": cmd.name,
             "effects": _effects_words(cmd.effects),
@@ -223,8 +231,19 @@ def _text(doc: dict[str, Any]) -> str:
         lines.append(
             f"  ATA command: {a['name']} ({a['command']:02X}h), {a['access']}, "
             f"LBA {a['lba']}, count {a['count']}, features {a['features']:#x}, "
-            f"{'48-bit' if a['extend'] else '28-bit'} registers, data {a['t_dir']}; "
+            f"{'48-bit' if a['extend'] else '28-bit'} registers; "
             f"can do: {', '.join(a['effects'])}"
+        )
+        t = a["transfer"]
+        lines.append(
+            f"  ATA protocol: {a['protocol']} ({a['protocol_name']}); transfer: "
+            + (
+                "none"
+                if t["direction"] == "none"
+                else f"data {t['direction']}, length in {t['length_in'].upper()}"
+                + (f" = {t['length']}" if t["length"] is not None else "")
+                + f" {t['unit']}"
+            )
         )
     if doc["fields"]:
         lines.append(f"  fields ({doc['layout']}):")

@@ -20,13 +20,16 @@ from sgguard.scsi.model import Effect, LbaRange
 
 __all__ = [
     "ATA_COMMANDS",
+    "PROTOCOLS",
     "AtaAccess",
     "AtaCommandDef",
     "AtaTaskfile",
+    "AtaTransfer",
     "ata_command",
     "ata_effects",
     "ata_lba_ranges",
     "taskfile",
+    "transfer",
 ]
 
 AtaCdb = AtaPassThrough12 | AtaPassThrough16 | AtaPassThrough32
@@ -69,6 +72,45 @@ class AtaTaskfile:
     ck_cond: bool
     auxiliary: int = 0
     icc: int = 0
+
+
+# SAT-4 PROTOCOL field values.
+PROTOCOLS: dict[int, str] = {
+    0: "ATA hardware reset",
+    1: "software reset",
+    3: "non-data",
+    4: "PIO data-in",
+    5: "PIO data-out",
+    6: "DMA",
+    8: "execute device diagnostic",
+    9: "non-data reset",
+    10: "UDMA data-in",
+    11: "UDMA data-out",
+    12: "NCQ (FPDMA)",
+    15: "return response information",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AtaTransfer:
+    """How SCSI moves the ATA command's data (SAT-4: T_DIR, BYT_BLOK, T_TYPE, T_LENGTH)."""
+
+    direction: str  # "none", "in" (from the device), "out" (to the device)
+    length_field: str  # "none", "features", "count", "tpsiu"
+    length: int | None  # the value of that field (None for none/tpsiu)
+    unit: str  # "bytes", "512-byte blocks", "logical sectors"
+
+
+def transfer(tf: AtaTaskfile) -> AtaTransfer:
+    """The data transfer an ATA PASS-THROUGH CDB announces."""
+    where = ("none", "features", "count", "tpsiu")[tf.t_length & 3]
+    length = {"features": tf.features, "count": tf.count}.get(where)
+    if not tf.byt_blok:
+        unit = "bytes"
+    else:
+        unit = "logical sectors" if tf.t_type else "512-byte blocks"
+    direction = "none" if where == "none" else ("in" if tf.t_dir else "out")
+    return AtaTransfer(direction, where, length, unit)
 
 
 _E0 = Effect.NONE
