@@ -51,7 +51,6 @@ from sgguard.iscsi.pdu import (
     Reject,
     RejectReason,
     ScsiCommand,
-    ScsiResponse,
     Snack,
     TaskManagementRequest,
     TaskManagementResponse,
@@ -63,6 +62,7 @@ from sgguard.iscsi.pdu import (
     data_in_header,
     decode_pdu,
     encode_pdu,
+    scsi_response_header,
 )
 from sgguard.iscsi.target import Target, report_luns_data
 from sgguard.iscsi.text import TextError, decode_text, encode_text
@@ -199,6 +199,7 @@ class Task:
     needed: int = 0  # data-out bytes we take: min(EDTL, what the CDB asks for)
     spdtl_out: int = 0  # what the CDB asks for (SCSI data-out length)
     buffer: bytearray | None = None
+    direct: Buffer | None = None  # the command's immediate data when it is all the data
     unsolicited_done: bool = True
     unsolicited_next: int = 0
     unsolicited_datasn: int = 0
@@ -215,6 +216,8 @@ class Task:
 
     @property
     def data_out(self) -> memoryview:
+        if self.direct is not None:
+            return memoryview(self.direct)[: self.needed]
         if self.buffer is None:
             return memoryview(b"")
         return memoryview(self.buffer)[: self.needed]
@@ -808,12 +811,13 @@ class Connection:
                     _fixed_sense(0x05, 0x24, 0x00, 7),  # INVALID FIELD IN CDB
                 )
                 task.needed = 0
-            if task.needed:
-                task.buffer = bytearray(task.needed)
             imm = len(cmd.data)
-            if imm:
+            if task.needed and imm >= task.needed and task.failed is None:
+                task.direct = cmd.data  # all of it came as immediate data: no copy
+            elif task.needed:
+                task.buffer = bytearray(task.needed)
                 take = min(imm, task.needed)
-                if take and task.buffer is not None:
+                if take:
                     task.buffer[:take] = memoryview(cmd.data)[:take]
             task.unsolicited_next = imm
             unsolicited_limit = imm
@@ -1058,25 +1062,27 @@ class Connection:
             offset = end
         if collapse:
             return
-        segment = struct.pack(">H", len(sense)) + sense if sense else b""
         exp, mx = session.window()
-        self._send(
-            ScsiResponse(
-                itt=task.itt,
-                status=status,
-                overflow=overflow,
-                underflow=underflow,
-                bidi_overflow=bidi_over,
-                bidi_underflow=bidi_under,
-                statsn=self._next_statsn(),
-                exp_cmdsn=exp,
-                max_cmdsn=mx,
-                exp_datasn=datasn + task.r2tsn,
-                bidi_residual=bidi_residual,
-                residual=residual,
-                data=segment,
-            )
+        flags = (
+            0x80
+            | (0x10 if bidi_over else 0)
+            | (0x08 if bidi_under else 0)
+            | (0x04 if overflow else 0)
+            | (0x02 if underflow else 0)
         )
+        header = scsi_response_header(
+            flags, 0, status, len(sense) + 2 if sense else 0, task.itt, 0, self._next_statsn(),
+            exp, mx, datasn + task.r2tsn, bidi_residual, residual,
+        )  # fmt: skip
+        if hd:
+            header += crc32c(header).to_bytes(4, "little")
+        out.append(header)
+        if sense:
+            segment = struct.pack(">H", len(sense)) + sense
+            segment += b"\0" * (-len(segment) & 3)
+            out.append(segment)
+            if dd:
+                out.append(crc32c(segment).to_bytes(4, "little"))
 
     # ---- NOP, TMF, text, logout ----
 

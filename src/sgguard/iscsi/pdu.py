@@ -67,6 +67,7 @@ __all__ = [
     "encode_lun",
     "encode_pdu",
     "pad_length",
+    "scsi_response_header",
 ]
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
@@ -671,6 +672,42 @@ def data_in_header(
     )
 
 
+_SCSI_RESPONSE = struct.Struct(">BBBBIQIIIIIIII")
+
+
+def scsi_response_header(
+    flags: int,
+    response: int,
+    status: int,
+    dlen: int,
+    itt: int,
+    snack_tag: int,
+    statsn: int,
+    exp_cmdsn: int,
+    max_cmdsn: int,
+    exp_datasn: int,
+    bidi_residual: int,
+    residual: int,
+) -> bytes:
+    """The BHS of a SCSI Response PDU (RFC 7143 11.4) packed in one call."""
+    return _SCSI_RESPONSE.pack(
+        0x21,
+        flags,
+        response,
+        status,
+        dlen,
+        0,
+        itt,
+        snack_tag,
+        statsn,
+        exp_cmdsn,
+        max_cmdsn,
+        exp_datasn,
+        bidi_residual,
+        residual,
+    )
+
+
 def _lun_field(lun: int) -> int:
     return int.from_bytes(encode_lun(lun), "big")
 
@@ -714,24 +751,19 @@ def encode_header(pdu: Pdu) -> bytes:
             | (0x04 if pdu.overflow else 0)
             | (0x02 if pdu.underflow else 0)
         )
-        return _bhs(
-            0x21,
-            False,
+        return scsi_response_header(
             flags,
-            (pdu.response << 8) | pdu.status,
-            0,
+            pdu.response,
+            pdu.status,
             dlen,
-            0,
             pdu.itt,
-            (
-                pdu.snack_tag,
-                pdu.statsn,
-                pdu.exp_cmdsn,
-                pdu.max_cmdsn,
-                pdu.exp_datasn,
-                pdu.bidi_residual,
-                pdu.residual,
-            ),
+            pdu.snack_tag,
+            pdu.statsn,
+            pdu.exp_cmdsn,
+            pdu.max_cmdsn,
+            pdu.exp_datasn,
+            pdu.bidi_residual,
+            pdu.residual,
         )
     if isinstance(pdu, ScsiCommand):
         cdb = pdu.cdb

@@ -92,8 +92,8 @@ class ServerLimits:
 
 
 _WRITES = {0x0A: 1, 0x2A: 1, 0xAA: 1, 0x8A: 1}  # WRITE 6/10/12/16: FUA is byte 1 bit 3
-_INLINE_WRITE_SLOW = 0.001  # an inline write slower than this sends writes to threads
-_INLINE_WRITE_BACKOFF = 5.0  # seconds
+_INLINE_WRITE_SLOW = 0.005  # an inline write slower than this sends writes to threads
+_INLINE_WRITE_BACKOFF = 1.0  # seconds
 
 
 class _InlinePolicy:
@@ -102,8 +102,8 @@ class _InlinePolicy:
     Inline: anything on a backend that never blocks (memory); reads whose blocks
     the backend confirms are in the page cache (`try_read_nowait`, RWF_NOWAIT);
     small writes without FUA while inline writes stay fast (page-cache writes):
-    one that takes longer than 1 ms (dirty-page throttling, write-through mode
-    pages) sends that unit's writes to threads for 5 s. Everything else (and
+    one that takes longer than 5 ms (dirty-page throttling, write-through mode
+    pages) sends that unit's writes to threads for 1 s. Everything else (and
     SYNCHRONIZE CACHE, FUA, large transfers) runs on the thread pool.
     """
 
