@@ -244,9 +244,10 @@ def _compile(cls: Any, length: int) -> None:
     bnames = [f"b{i}" for i in range(length)]
     lines = [
         "def decode(cdb):",
-        f"    if len(cdb) != {length}:",
-        f"        raise _length_error({name!r}, {length}, len(cdb))",
-        f"    {', '.join(bnames)}, = cdb",
+        "    try:",
+        f"        {', '.join(bnames)}, = cdb",
+        "    except ValueError:",
+        f"        raise _length_error({name!r}, {length}, len(cdb)) from None",
     ]
     # reserved masks per byte (keep the first reserved name that covers a byte)
     rmask: dict[int, int] = {}
@@ -268,7 +269,9 @@ def _compile(cls: Any, length: int) -> None:
                 f" {spec.value}, {expr})"
             )
         elif spec.kind == "flag":
-            args.append(f"{expr} != 0")
+            byte = info.start // 8
+            mask = 1 << (7 - info.start % 8)
+            args.append(f"(b{byte} & {mask}) != 0")
         elif spec.kind == "field":
             var = f"v_{info.name}"
             lines.append(f"    {var} = {expr}")
