@@ -482,22 +482,7 @@ class _Analyzer:
             pt = self.pt(place, g.access, False)
             assert pt is not None
             if pt.escapes:
-                self.add(
-                    Rule.CROSS_TENANT_SLICE,
-                    g.principal,
-                    g.path,
-                    g.access,
-                    caps=caps,
-                    pt=pt,
-                    reach=self.whole_reach(place),
-                    reaches=self.occupants(place, g.principal),
-                    why=f"kernel {pt.kernel}: {pt.rule}: SG_IO on a {place.kind.value} is forwarded to the whole disk",
-                    remedy=(
-                        "upgrade the kernel (fixed in 3.0.18, 3.2.2, 3.3 and later); until then "
-                        "give the tenant a confined LUN with `sgguard serve` instead of the slice"
-                    ),
-                    message=f"{g.principal} can reach the whole disk {place.disk} through {g.path}",
-                )
+                self.cross_tenant(g.principal, g.path, g.access, place, pt, caps=caps)
             elif g.passthrough and g.principal.kind is not PrincipalKind.CONTAINER:
                 how = (
                     "the guest gets no SCSI pass-through"
@@ -559,6 +544,36 @@ class _Analyzer:
                     remedy="do not pass a shared whole disk through to a VM, even read-only; use `sgguard serve`",
                     message=f"{g.principal} has read-only pass-through to the shared disk {place.disk}: UNMAP/SANITIZE reach it",
                 )
+
+    def cross_tenant(
+        self,
+        principal: Principal,
+        node: str,
+        access: str,
+        place: Place,
+        pt: PassThrough,
+        *,
+        caps: tuple[str, ...] = (),
+        key_node: str | None = None,
+    ) -> None:
+        """SGG001: the kernel forwards SG_IO from this slice to the whole disk."""
+        self.add(
+            Rule.CROSS_TENANT_SLICE,
+            principal,
+            node,
+            access,
+            caps=caps,
+            pt=pt,
+            reach=self.whole_reach(place),
+            reaches=self.occupants(place, principal),
+            why=f"kernel {pt.kernel}: {pt.rule}: SG_IO on a {place.kind.value} is forwarded to the whole disk",
+            remedy=(
+                "upgrade the kernel (fixed in 3.0.18, 3.2.2, 3.3 and later); until then "
+                "give the tenant a confined LUN with `sgguard serve` instead of the slice"
+            ),
+            message=f"{principal} can reach the whole disk {place.disk} through {node}",
+            key_node=key_node,
+        )
 
     def sgio_unfiltered(self, g: Grant) -> None:
         k = self.facts.kernel
@@ -689,19 +704,7 @@ class _Analyzer:
             if place.kind.is_slice:
                 pt = self.pt(place, access, False)
                 if pt is not None and pt.escapes:
-                    self.add(
-                        Rule.CROSS_TENANT_SLICE,
-                        principal,
-                        node.path,
-                        access,
-                        pt=pt,
-                        reach=self.whole_reach(place),
-                        reaches=self.occupants(place, principal),
-                        why=f"kernel {pt.kernel}: {pt.rule}: SG_IO on a {place.kind.value} is forwarded to the whole disk",
-                        remedy="upgrade the kernel (fixed in 3.0.18, 3.2.2, 3.3 and later)",
-                        message=f"{principal} can open {node.path} and reach the whole disk {place.disk}",
-                        key_node=key_node,
-                    )
+                    self.cross_tenant(principal, node.path, access, place, pt, key_node=key_node)
                 continue
             if place.kind is NodeKind.SG:
                 pt = self.pt(place, access, False)
