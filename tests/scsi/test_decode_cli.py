@@ -96,3 +96,13 @@ def test_decode_kernel_oracle_cdbs_all_decode() -> None:
             assert row is None or row.variant() is None or row.variant().layout is None, text  # type: ignore[union-attr]
         else:
             assert row is not None and row.variant().layout == type(obj).__name__  # type: ignore[union-attr]
+
+
+def test_decode_cli_unmap_worst_case_without_data_out() -> None:
+    p = sg("42 00 00 00 00 00 00 00 18 00")
+    assert p.returncode == 0 and "worst case" in p.stdout
+
+
+def test_decode_cli_bad_data_out_names_option() -> None:
+    p = sg("42 00 00 00 00 00 00 00 28 00", "--data-out", "0026 0021 00000000")
+    assert p.returncode == 2 and p.stderr.startswith("sgguard decode: error: --data-out: field")

@@ -165,6 +165,14 @@ def _describe_cdb(raw: bytes, dt: DeviceType, data_out: bytes | None) -> dict[st
         }
     ranges = lba_ranges(obj, data_out)
     doc["lba_ranges"] = [{"lba": r.lba, "blocks": r.blocks, "to_end": r.to_end} for r in ranges]
+    param_sources = {
+        "unmap-parameters",
+        "xcopy-segments",
+        "rod-token-ranges",
+        "scattered-ranges",
+        "defect-list",
+    }
+    doc["_param_sources"] = param_sources
     if isinstance(obj, AtaPassThrough12 | AtaPassThrough16 | AtaPassThrough32):
         tf = taskfile(obj)
         cmd = ata_command(tf)
@@ -189,6 +197,11 @@ def _describe_cdb(raw: bytes, dt: DeviceType, data_out: bytes | None) -> dict[st
             "protocol": tf.protocol,
             "t_dir": "from device" if tf.t_dir else "to device",
         }
+    param_sources = doc.pop("_param_sources")
+    needs_data = doc.get("lba_source") in param_sources or (
+        "ata" in doc and doc["ata"]["access"] == "dsm"
+    )
+    doc["lba_ranges_worst_case"] = bool(needs_data and data_out is None and ranges)
     return doc
 
 
@@ -223,7 +236,12 @@ def _text(doc: dict[str, Any]) -> str:
     if doc.get("lba_source"):
         lines.append(f"  LBAs from: {doc['lba_source']}")
     if doc["lba_ranges"]:
-        lines.append("  touches: " + "; ".join(_range_text(r) for r in doc["lba_ranges"]))
+        worst = (
+            " (worst case: the LBAs are in the parameter list; give it with --data-out)"
+            if doc.get("lba_ranges_worst_case")
+            else ""
+        )
+        lines.append("  touches: " + "; ".join(_range_text(r) for r in doc["lba_ranges"]) + worst)
     else:
         lines.append("  touches: no logical blocks")
     if "ata" in doc:
@@ -287,7 +305,7 @@ def _describe_sense(raw: bytes) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sgguard.scsi.cdb import CdbError
+    from sgguard.scsi.cdb import CdbError, ParameterListError
     from sgguard.scsi.model import DeviceType
     from sgguard.scsi.sense import SenseError
 
@@ -308,6 +326,12 @@ def run(args: argparse.Namespace) -> int:
             docs.append(_describe_cdb(raw, dt, data_out))
         except InputError as exc:
             errors.append(str(exc))
+        except ParameterListError as exc:
+            errors.append(
+                f"--data-out: field {exc.field} (byte {exc.byte}"
+                + (f" bit {exc.bit}" if exc.bit is not None else "")
+                + f"): {exc.message}"
+            )
         except CdbError as exc:
             errors.append(
                 f"{where}: field {exc.field} (byte {exc.byte}"

@@ -17,7 +17,7 @@ from typing import Any
 from sgguard.scsi import cdb_layouts as _L
 from sgguard.scsi import cdb_layouts_mmc as _M
 from sgguard.scsi import cdb_layouts_ssc as _S
-from sgguard.scsi.layout import Cdb, CdbError
+from sgguard.scsi.layout import Cdb, CdbError, ParameterListError
 from sgguard.scsi.model import DeviceType, LbaRange
 from sgguard.scsi.table import COMMANDS, SERVICE_ACTION_OPCODES, for_opcode, lookup
 
@@ -36,10 +36,6 @@ __all__ = [
 ]
 
 MAX_CDB_LENGTH = 260  # SPC-5: variable-length CDBs hold at most 260 bytes
-
-
-class ParameterListError(CdbError):
-    """A parameter list (data-out) is malformed: INVALID FIELD IN PARAMETER LIST (C/D = 0)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ __all__ = [
     "CdbError",
     "FieldInfo",
     "Layout",
+    "ParameterListError",
     "const",
     "flag",
     "layout",
@@ -52,6 +53,10 @@ class CdbError(ValueError):
         self.message = message
         where = f"byte {byte}" + (f" bit {bit}" if bit is not None else "")
         super().__init__(f"{field} ({where}): {message}")
+
+
+class ParameterListError(CdbError):
+    """A parameter list (data-out) is malformed: INVALID FIELD IN PARAMETER LIST (C/D = 0)."""
 
 
 @dataclass(frozen=True, slots=True)

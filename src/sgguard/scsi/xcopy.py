@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sgguard.scsi.layout import CdbError
+from sgguard.scsi.layout import ParameterListError
 from sgguard.scsi.model import LbaRange
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-class XcopyParameterError(CdbError):
+class XcopyParameterError(ParameterListError):
     """The EXTENDED COPY parameter list is malformed (INVALID FIELD IN PARAMETER LIST)."""
 
 
