@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from sgguard.audit.analysis import Report, analyze
+from sgguard.audit.hostfs import RootedFS
 from sgguard.audit.hostview import HostView, NodeKind
 from sgguard.audit.policy import KernelPolicy
-from sgguard.audit.reader import read_host
+from sgguard.audit.reader import _Reader, read_host
 
 from .conftest import FIXTURES
 
@@ -380,3 +382,48 @@ def test_audit_without_dm_table_places_maps_by_sysfs_sizes(tree: Tree) -> None:
     assert report.findings[1].reaches == (
         "vm lv-tenant (pid 8101, qemu-system-x86): /dev/mapper/tenant-a (dm-0 on sdb (sectors unknown))",
     )
+
+
+BY_ID = "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_SGGLAB0001-part1"
+
+
+def test_audit_source_through_dev_disk_by_id_symlink(tree: Tree) -> None:
+    root = tree("sgio-unfiltered-6.12")
+    xml = root / "etc/libvirt/qemu/san.xml"
+    xml.write_text(
+        xml.read_text().replace("/dev/sdb", BY_ID).replace(" sgio='unfiltered'", " rawio='yes'")
+    )
+    manifest = root / "sgguard-capture.json"
+    doc = json.loads(manifest.read_text())
+    doc["nodes"].append(
+        {
+            "path": BY_ID,
+            "kind": "symlink",
+            "target": "../../sda1",
+            "mode": "0777",
+            "uid": 0,
+            "gid": 0,
+        }
+    )
+    manifest.write_text(json.dumps(doc))
+    report = audit(root)
+    assert rows(report) == [
+        ("SGG002", "critical", "vm san (libvirt /etc/libvirt/qemu/san.xml)", BY_ID, "rw")
+    ]
+    assert report.findings[0].reach == SDA
+
+
+def test_audit_live_symlinks_to_nodes_are_recorded(tmp_path: Path) -> None:
+    (tmp_path / "dev/disk/by-id").mkdir(parents=True)
+    (tmp_path / "dev/vg0").mkdir()
+    (tmp_path / "dev/disk/by-id/wwn-0x5000-part2").symlink_to("../../sdb2")
+    (tmp_path / "dev/vg0/lv1").symlink_to("../dm-3")
+    r = _Reader(RootedFS(tmp_path))
+    links = r.links_to_nodes(
+        ["/dev/disk/by-id/wwn-0x5000-part2", "/dev/vg0/lv1", "/dev/root", "/dev/sdb2", "tmpfs"], ()
+    )
+    assert [(n.path, n.kind, n.target) for n in links] == [
+        ("/dev/disk/by-id/wwn-0x5000-part2", "symlink", "../../sdb2"),
+        ("/dev/vg0/lv1", "symlink", "../dm-3"),
+    ]
+    assert r.skipped == []

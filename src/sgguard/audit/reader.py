@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import shutil
 import stat
 import subprocess
@@ -280,6 +281,35 @@ class _Reader:
         acl = parse.parse_acl_xattr(raw) if raw else None
         return DevNode(path, kind, dev, mode, st.st_uid, st.st_gid, acl)
 
+    def links_to_nodes(self, paths: Sequence[str], known: Sequence[DevNode]) -> tuple[DevNode, ...]:
+        """The /dev symlinks consumers name (/dev/disk/by-id/..., /dev/VG/LV) up to a node.
+
+        Recorded as symlink nodes so that a capture's manifest keeps them too.
+        """
+        seen = {n.path for n in known}
+        out: list[DevNode] = []
+        for start in paths:
+            path = posixpath.normpath(start)
+            for _hop in range(16):
+                if not path.startswith("/dev/") or path in seen:
+                    break
+                try:
+                    st = self.fs.lstat(path)
+                    if not stat.S_ISLNK(st.st_mode):
+                        break
+                    target = self.fs.readlink(path)
+                except FileNotFoundError:
+                    break  # e.g. /dev/root in /proc/mounts: names nothing here
+                except OSError as exc:
+                    self.skip(path, _reason(exc))
+                    break
+                seen.add(path)
+                out.append(
+                    DevNode(path, "symlink", None, 0o777, st.st_uid, st.st_gid, None, target)
+                )
+                path = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        return tuple(out)
+
     def accounts(self) -> tuple[tuple[User, ...], tuple[Group, ...]]:
         users = self.attempt(
             "/etc/passwd", lambda: parse.parse_passwd(self.fs.read_text("/etc/passwd"))
@@ -499,6 +529,11 @@ def read_host(
     domains = r.libvirt(libvirt_files)
     procs = r.processes() if fs.is_dir("/proc") else ()
     rules = r.device_rules()
+    if fs.live:
+        referenced = [d.source for dom in domains for d in dom.disks if d.source]
+        referenced += [q.source for p in procs for q in p.disks if q.source]
+        referenced += [m.source for m in mounts]
+        nodes = nodes + r.links_to_nodes(referenced, nodes)
     return HostFacts(
         root=str(root),
         kernel=kernel,
