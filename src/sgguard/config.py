@@ -350,6 +350,11 @@ def parse_config(
             policy = lt.data.get("policy", {})
             if not isinstance(policy, dict):
                 raise InputError("must be a table", where=lt.path("policy"))
+            from sgguard.policy import Policy
+
+            Policy.from_mapping(
+                policy, where=lt.path("policy")
+            )  # validate now: errors name the key
             luns.append(
                 LunConfig(
                     lun, sname, lt.bool_("read_only"), lt.bool_("removable"), policy, lt.where
