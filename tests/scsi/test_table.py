@@ -123,3 +123,20 @@ def test_table_every_layout_decodes_its_own_minimal_cdb() -> None:
                 obj = cdb.decode(bytes(raw), dt)
                 assert type(obj) is cls, (hex(r.opcode), r.service_action, dt)
                 assert cdb.encode(obj) == bytes(raw)
+
+
+def test_opcode_enum_matches_table() -> None:
+    import re
+
+    from sgguard.scsi.opcodes import Opcode
+
+    for r in table.COMMANDS:
+        if r.service_action is not None:
+            continue
+        for v in r.variants:
+            if v.name in ("RESERVED", "VENDOR SPECIFIC"):
+                continue
+            name = re.sub(r"[^A-Z0-9]+", "_", v.name.upper()).strip("_")
+            assert Opcode[name] == r.opcode, v.name
+    assert Opcode.WRITE_SAME_16 == 0x93 and Opcode.ERASE_16 == 0x93
+    assert Opcode.SERVICE_ACTION_IN_16 == 0x9E and Opcode.VARIABLE_LENGTH_CDB == 0x7F
