@@ -1235,3 +1235,34 @@ def test_many_nexuses_in_threads_keep_their_own_state(disk: Disk) -> None:
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+# -- reserved bits (from the command table's CDB layouts) ---------------------------------------------
+
+
+def test_read10_reserved_bits_are_invalid_field(disk: Disk) -> None:
+    cdb = bytearray(cdb10(0x28, 0, 1))
+    cdb[6] = 0x80  # byte 6 bits 7-6 are reserved in READ (10)
+    resp = disk.run(bytes(cdb))
+    expect(resp, EXPECT_INVALID_FIELD_IN_CDB)
+    assert resp.sense[15] == 0xC8 | 7 and resp.sense[16:18] == b"\x00\x06"  # SKSV C/D BPV bit 7
+
+
+def test_testunitready_reserved_bytes_are_invalid_field(disk: Disk) -> None:
+    resp = disk.run(bytes((0x00, 0, 0, 0x10, 0, 0)))
+    expect(resp, EXPECT_INVALID_FIELD_IN_CDB)
+    assert resp.sense[16:18] == b"\x00\x03"
+
+
+def test_reserved_bits_checked_before_anything_is_written(disk: Disk) -> None:
+    cdb = bytearray(cdb16(0x8A, 0, 1))
+    cdb[1] = 0x04  # byte 1 bit 2 is reserved in WRITE (16)
+    resp = disk.run(bytes(cdb), block(1))
+    expect(resp, EXPECT_INVALID_FIELD_IN_CDB)
+    assert resp.sense[15] == 0xC8 | 2 and resp.sense[16:18] == b"\x00\x01"
+    assert disk.inside(0, 1) == bytes(BS)
+
+
+def test_cdb_longer_than_its_layout_is_accepted(disk: Disk) -> None:
+    """Transports pad CDBs (iSCSI carries 16 bytes): only the layout's bytes count."""
+    expect(disk.run(cdb10(0x28, 0, 1) + bytes(6)), EXPECT_GOOD)

@@ -219,11 +219,14 @@ def test_extendedcopy_too_many_descriptors() -> None:
 
 def test_receivecopyresults_operating_parameters() -> None:
     site = Site()
-    data = bytes(site.units[1].execute(receive_copy_results(0x03), b"", A).data_in)
+    data = bytes(site.units[1].execute(receive_copy_results(0x03, 0), b"", A).data_in)
     assert struct.unpack_from(">I", data)[0] == len(data) - 4
     n = data[43]
     assert set(data[44 : 44 + n]) == {0x02, 0xE4}
-    assert len(site.units[1].execute(receive_copy_results(0x03, alloc=8), b"", A).data_in) == 8
+    assert len(site.units[1].execute(receive_copy_results(0x03, 0, alloc=8), b"", A).data_in) == 8
+    # OPERATING PARAMETERS has no list identifier: a set reserved byte is refused
+    resp = site.units[1].execute(receive_copy_results(0x03, 7), b"", A)
+    assert sense_triple(resp.sense) == (0x5, 0x24, 0x00) and resp.sense[16:18] == b"\x00\x02"
 
 
 def test_receivecopyresults_unknown_list_identifier() -> None:

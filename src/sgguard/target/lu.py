@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from sgguard.policy import Decision, Policy, Refusal
+from sgguard.scsi import cdb as codec
 from sgguard.scsi import table
 from sgguard.scsi.model import CommandDef, DeviceType
 from sgguard.scsi.sense import Asc, FieldPointer, SenseKey, build_descriptor, build_fixed
@@ -236,7 +237,7 @@ class _Entry:
     For an opcode with service actions, `sa` maps each service action to its entry.
     """
 
-    __slots__ = ("flags", "fn", "row", "sa")
+    __slots__ = ("flags", "fn", "length", "reserved", "row", "sa")
 
     def __init__(
         self,
@@ -244,11 +245,14 @@ class _Entry:
         flags: int,
         row: CommandDef | None,
         sa: dict[int, _Entry] | None = None,
+        reserved: int = 0,
     ) -> None:
         self.fn = fn
         self.flags = flags
         self.row = row
         self.sa = sa
+        self.reserved = reserved  # reserved/obsolete bits of the row's CDB layout, as one integer
+        self.length = row.cdb_length if row is not None else 0
 
 
 class _NexusState:
@@ -313,6 +317,29 @@ def no_unit_response(cdb: bytes, luns: Sequence[int]) -> Response:
 _EMPTY_GOOD = Response(GOOD, b"", b"", 0)
 _CONDITION_MET = Response(Status.CONDITION_MET, b"", b"", 0)
 _RESERVATION_CONFLICT = Response(Status.RESERVATION_CONFLICT, b"", b"", 0)
+
+
+def _reserved_mask(row: CommandDef) -> int:
+    """The reserved and obsolete bits of the row's SBC CDB layout (sgguard.scsi.cdb), as an int.
+
+    A command with any of them set is refused with INVALID FIELD IN CDB (SPC-5
+    4.2.1: reserved bits shall be zero); 0 when the row has no layout.
+    """
+    variant = row.variant(DeviceType.SBC)
+    if variant is None or variant.layout is None:
+        return 0
+    try:
+        layout = codec.layout_class(variant.layout).LAYOUT
+    except (KeyError, LookupError, AttributeError):
+        return 0
+    if layout.length != row.cdb_length:
+        return 0
+    mask = 0
+    for info in layout.fields:
+        if info.kind == "reserved":
+            for offset in range(info.start, info.start + info.bits):
+                mask |= 1 << (8 * layout.length - 1 - offset)
+    return mask
 
 
 # Dispatch plans by (policy, has a copy manager): units with the same policy share one.
@@ -425,7 +452,9 @@ class LogicalUnit:
         for row, impl, decision in self._dispatch_plan():
             op, sa = row.opcode, row.service_action
             if impl is not None:
-                entry = _Entry(getattr(self, impl.method), impl.flags, row)
+                entry = _Entry(
+                    getattr(self, impl.method), impl.flags, row, None, _reserved_mask(row)
+                )
                 self._implemented[(op, sa)] = row
             else:
                 refuse = self._refuser(
@@ -561,6 +590,11 @@ class LogicalUnit:
             return self._not_ready_response()
         if self._swp and flags & _WRITES:
             return self._check_response(CheckCondition(DATA_PROTECT, ASC_WRITE_PROTECTED))
+        reserved = entry.reserved
+        if reserved and len(cdb) >= entry.length:
+            length = entry.length
+            if int.from_bytes(cdb[:length], "big") & reserved:
+                return self._reserved_bits_set(cdb, reserved, length)
         try:
             return entry.fn(cdb, data_out, nexus)
         except CheckCondition as cc:
@@ -603,6 +637,18 @@ class LogicalUnit:
         why = f"internal error: {type(exc).__name__}: {exc}"
         self._record_refusal(nexus, cdb, row, why, key, *asc)
         return self._check_response(CheckCondition(key, asc))
+
+    def _reserved_bits_set(self, cdb: bytes, reserved: int, length: int) -> Response:
+        """INVALID FIELD IN CDB pointing at the first reserved bit set (SPC-5 4.4.2.4.2)."""
+        mask = reserved.to_bytes(length, "big")
+        for i in range(length):
+            bad = cdb[i] & mask[i]
+            if bad:
+                field = (i, bad.bit_length() - 1, True)
+                return self._check_response(
+                    CheckCondition(ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, field=field)
+                )
+        return self._check_response(_invalid_cdb(0))  # unreachable: some bit was set
 
     def _unsupported_service_action(self, cdb: bytes, nexus: Nexus, st: _NexusState) -> Response:
         if st.ua:
