@@ -60,7 +60,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "decode",
         help="describe SCSI CDBs (and sense data): names, fields, effects, LBA ranges",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description=(
+            "Describe SCSI CDBs: name per device type, every field, what the command can do"
+            " and the LBA ranges it touches. Each HEX argument is one CDB: hex digits,"
+            " optionally prefixed with 0x, optionally separated by spaces, colons, dashes,"
+            " dots or underscores between bytes. Bad input: one line per bad argument on"
+            " stderr, exit status 2."
+        ),
     )
     p.add_argument("cdbs", nargs="*", metavar="HEX", help="one CDB per argument, in hex")
     p.add_argument(
