@@ -625,6 +625,8 @@ def test_lun_reset_aborts_and_tells_the_lu() -> None:
         (TmfFunction.CLEAR_ACA, 0, TmfResponse.FUNCTION_NOT_SUPPORTED),
         (TmfFunction.TARGET_WARM_RESET, 0, TmfResponse.FUNCTION_COMPLETE),
         (TmfFunction.CLEAR_TASK_SET, 0, TmfResponse.FUNCTION_COMPLETE),
+        (TmfFunction.I_T_NEXUS_RESET, 0, TmfResponse.FUNCTION_COMPLETE),
+        (TmfFunction.QUERY_TASK, 0, TmfResponse.FUNCTION_NOT_SUPPORTED),
         (14, 0, TmfResponse.FUNCTION_NOT_SUPPORTED),
     ],
 )

@@ -1159,6 +1159,11 @@ class Connection:
                 unit.task_management(what, session.nexus(lun))
             if fn == TmfFunction.TARGET_COLD_RESET:
                 tmf.then_close_target = target
+        elif fn == TmfFunction.I_T_NEXUS_RESET:
+            # RFC 7144 4.1 / SAM-5 7.7: this session's tasks on every LU end
+            victims = list(session.tasks.values())
+            for lun, unit in target.luns.items():
+                unit.task_management(TaskManagement.I_T_NEXUS_RESET, session.nexus(lun))
         elif fn == TmfFunction.TASK_REASSIGN:
             tmf.response = TmfResponse.TASK_ALLEGIANCE_REASSIGNMENT_NOT_SUPPORTED
         else:

@@ -139,6 +139,11 @@ class TmfFunction(enum.IntEnum):
     TARGET_WARM_RESET = 6
     TARGET_COLD_RESET = 7
     TASK_REASSIGN = 8
+    # RFC 7144 4.1 (SAM-5 task management functions added to iSCSI)
+    QUERY_TASK = 9
+    QUERY_TASK_SET = 10
+    I_T_NEXUS_RESET = 11
+    QUERY_ASYNC_EVENT = 12
 
 
 class TmfResponse(enum.IntEnum):

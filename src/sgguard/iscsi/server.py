@@ -24,7 +24,7 @@ import struct
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sgguard.iscsi.connection import (
     CommandReady,
@@ -161,8 +161,8 @@ class _Protocol(asyncio.Protocol):
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # asyncio's and uvloop's TCP transports both qualify (uvloop's are not subclasses)
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         local = transport.get_extra_info("sockname")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
@@ -174,7 +174,7 @@ class _Protocol(asyncio.Protocol):
                 "shutting down" if srv.stopping else "connection limit reached",
                 extra={"fields": {"event": "connection-refused", "peer": self.peer}},
             )
-            transport.abort()
+            self.transport.abort()
             return
         srv.protocols.add(self)
         srv.metrics.connections.inc()
