@@ -39,7 +39,9 @@ __all__ = [
     "LogSelect",
     "LogSense",
     "MaintenanceIn",
+    "MaintenanceInSpecific",
     "MaintenanceOut",
+    "MaintenanceOutSpecific",
     "ManagementProtocolIn",
     "ManagementProtocolOut",
     "ModeSelect6",
@@ -1561,16 +1563,31 @@ class SetPriority(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class MaintenanceIn(Cdb):
-    """SPC-5 MAINTENANCE IN with an allocation length at bytes 6-9.
+    """SPC-5 REPORT ALIASES (A3h/0Bh) and REPORT TIMESTAMP (A3h/0Fh): allocation length only."""
 
-    REPORT ALIASES (0Bh), REPORT TIMESTAMP (0Fh), SBC REPORT PROVISIONING
-    INITIALIZATION PATTERN (1Dh), SSC RECEIVE RECOMMENDED ACCESS ORDER (1Dh),
-    READ DYNAMIC RUNTIME ATTRIBUTE (1Eh), vendor specific (1Fh).
+    operation_code: ClassVar[int] = const(8, 0xA3)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5, choices=(0x0B, 0x0F))
+    reserved_2: ClassVar[None] = reserved(32)
+    allocation_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class MaintenanceInSpecific(Cdb):
+    """MAINTENANCE IN service actions whose bytes 2-5 and 10 this table does not detail.
+
+    SBC-4 REPORT PROVISIONING INITIALIZATION PATTERN (1Dh), SSC-5 RECEIVE
+    RECOMMENDED ACCESS ORDER (1Dh) and READ DYNAMIC RUNTIME ATTRIBUTE (1Eh),
+    vendor specific (1Fh): the allocation length is at bytes 6-9 as for every
+    MAINTENANCE IN command; the other bytes are kept as they are.
     """
 
     operation_code: ClassVar[int] = const(8, 0xA3)
     reserved_1: ClassVar[None] = reserved(3)
-    service_action: int = u(5, choices=(0x0B, 0x0F, 0x1D, 0x1E, 0x1F))
+    service_action: int = u(5, choices=(0x1D, 0x1E, 0x1F))
     service_action_specific: int = u(32)
     allocation_length: int = u(32)
     service_action_specific_10: int = u(8)
@@ -1580,16 +1597,30 @@ class MaintenanceIn(Cdb):
 @layout(12)
 @dataclass(frozen=True, slots=True)
 class MaintenanceOut(Cdb):
-    """SPC-5 MAINTENANCE OUT with a parameter list length at bytes 6-9.
+    """SPC-5 SET TARGET PORT GROUPS (A4h/0Ah), CHANGE ALIASES (0Bh), REMOVE I_T NEXUS (0Ch),
+    SET TIMESTAMP (0Fh): parameter list length only."""
 
-    SET TARGET PORT GROUPS (0Ah), CHANGE ALIASES (0Bh), REMOVE I_T NEXUS (0Ch),
-    SET TIMESTAMP (0Fh), SSC GENERATE RECOMMENDED ACCESS ORDER (1Dh), WRITE
-    DYNAMIC RUNTIME ATTRIBUTE (1Eh), vendor specific (1Fh).
+    operation_code: ClassVar[int] = const(8, 0xA4)
+    reserved_1: ClassVar[None] = reserved(3)
+    service_action: int = u(5, choices=(0x0A, 0x0B, 0x0C, 0x0F))
+    reserved_2: ClassVar[None] = reserved(32)
+    parameter_list_length: int = u(32)
+    reserved_10: ClassVar[None] = reserved(8)
+    control: int = u(8)
+
+
+@layout(12)
+@dataclass(frozen=True, slots=True)
+class MaintenanceOutSpecific(Cdb):
+    """MAINTENANCE OUT service actions whose bytes 2-5 and 10 this table does not detail.
+
+    SSC-5 GENERATE RECOMMENDED ACCESS ORDER (1Dh), WRITE DYNAMIC RUNTIME
+    ATTRIBUTE (1Eh), vendor specific (1Fh).
     """
 
     operation_code: ClassVar[int] = const(8, 0xA4)
     reserved_1: ClassVar[None] = reserved(3)
-    service_action: int = u(5, choices=(0x0A, 0x0B, 0x0C, 0x0F, 0x1D, 0x1E, 0x1F))
+    service_action: int = u(5, choices=(0x1D, 0x1E, 0x1F))
     service_action_specific: int = u(32)
     parameter_list_length: int = u(32)
     service_action_specific_10: int = u(8)

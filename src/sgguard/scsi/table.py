@@ -837,20 +837,20 @@ for _sa, _nm, _eff, _lay in (
     (0x0E, "REPORT PRIORITY", E0, "ReportPriority"),
     (0x0F, "REPORT TIMESTAMP", E0, "MaintenanceIn"),
     (0x10, "MANAGEMENT PROTOCOL IN", E0, "ManagementProtocolIn"),
-    (0x1F, "MAINTENANCE IN (vendor specific)", UNK, "MaintenanceIn"),
+    (0x1F, "MAINTENANCE IN (vendor specific)", UNK, "MaintenanceInSpecific"),
 ):
     _row(0xA3, _sa, _v(_NOT_MMC, _nm, IN, _eff, L0, _lay), std=("SPC-5 MAINTENANCE IN",))
 _row(
     0xA3,
     0x1D,
-    _v(SBC, "REPORT PROVISIONING INITIALIZATION PATTERN", IN, E0, L0, "MaintenanceIn"),
-    _v(SSC, "RECEIVE RECOMMENDED ACCESS ORDER", IN, E0, L0, "MaintenanceIn"),
+    _v(SBC, "REPORT PROVISIONING INITIALIZATION PATTERN", IN, E0, L0, "MaintenanceInSpecific"),
+    _v(SSC, "RECEIVE RECOMMENDED ACCESS ORDER", IN, E0, L0, "MaintenanceInSpecific"),
     std=("SBC-4", "SSC-5"),
 )
 _row(
     0xA3,
     0x1E,
-    _v(SSC, "READ DYNAMIC RUNTIME ATTRIBUTE", IN, E0, L0, "MaintenanceIn"),
+    _v(SSC, "READ DYNAMIC RUNTIME ATTRIBUTE", IN, E0, L0, "MaintenanceInSpecific"),
     std=("SSC-5",),
 )
 _row(0xA3, None, _v(MMC, "SEND KEY", OUT, SEC, L0, "SendKey"), std=("MMC-6",))
@@ -862,19 +862,19 @@ for _sa, _nm, _eff, _lay in (
     (0x0E, "SET PRIORITY", DS, "SetPriority"),
     (0x0F, "SET TIMESTAMP", DS, "MaintenanceOut"),
     (0x10, "MANAGEMENT PROTOCOL OUT", DS | SEC, "ManagementProtocolOut"),
-    (0x1F, "MAINTENANCE OUT (vendor specific)", UNK, "MaintenanceOut"),
+    (0x1F, "MAINTENANCE OUT (vendor specific)", UNK, "MaintenanceOutSpecific"),
 ):
     _row(0xA4, _sa, _v(_NOT_MMC, _nm, OUT, _eff, L0, _lay), std=("SPC-5 MAINTENANCE OUT",))
 _row(
     0xA4,
     0x1D,
-    _v(SSC, "GENERATE RECOMMENDED ACCESS ORDER", OUT, DS, L0, "MaintenanceOut"),
+    _v(SSC, "GENERATE RECOMMENDED ACCESS ORDER", OUT, DS, L0, "MaintenanceOutSpecific"),
     std=("SSC-5",),
 )
 _row(
     0xA4,
     0x1E,
-    _v(SSC, "WRITE DYNAMIC RUNTIME ATTRIBUTE", OUT, DS, L0, "MaintenanceOut"),
+    _v(SSC, "WRITE DYNAMIC RUNTIME ATTRIBUTE", OUT, DS, L0, "MaintenanceOutSpecific"),
     std=("SSC-5",),
 )
 _row(0xA4, None, _v(MMC, "REPORT KEY", IN, SEC, L0, "ReportKey"), std=("MMC-6",))
