@@ -11,6 +11,12 @@ REPORT SUPPORTED OPERATION CODES generated from the table, and the seams to the
 mode pages (`self.modes`), reservations (`self.reservations`) and third-party
 copy (`self.copy_manager`) modules.
 
+Order of checks for each command (SAM-5 5.14 / SPC-5 5.14): unit attention
+(except INQUIRY, REPORT LUNS, REQUEST SENSE), reservation conflict, NOT READY
+(stopped or ejected medium), SWP write protect, reserved CDB bits (masks derived
+from the table's CDB layouts in `sgguard.scsi.cdb`), then the handler's own
+field and range checks; nothing is read or written before all of them pass.
+
 The unit never prints, sleeps on clocks or opens files: its backend does the
 I/O, refusals go to a `log` callback as `sgguard.policy.Refusal` records.
 
