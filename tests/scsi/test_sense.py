@@ -133,3 +133,20 @@ def test_sense_garbage_decodes_or_raises_sense_error(raw: bytes) -> None:
     except SenseError:
         return
     assert s.describe()
+
+
+def test_sense_cdb_error_helper_parameter_list() -> None:
+    from sgguard.scsi import cdb
+
+    o = cdb.decode(bytes.fromhex("42 00 00 00 00 00 00 00 28 00"))
+    with pytest.raises(cdb.ParameterListError) as ei:
+        cdb.lba_ranges(o, bytes.fromhex("0026 0021 00000000"))
+    s = decode_sense(ei.value.sense(descriptor=True))
+    assert s.asc == 0x26 and s.field_pointer == FieldPointer(False, 2, 7)
+
+
+def test_sense_report_luns_reserved_select_report_is_invalid_field() -> None:
+    with pytest.raises(CdbError) as ei:
+        decode(bytes.fromhex("a0 00 05 00 00 00 00 00 10 00 00 00"))
+    assert ei.value.field == "select_report" and ei.value.byte == 2
+    assert decode_sense(ei.value.sense()).field_pointer == FieldPointer(True, 2, 7)

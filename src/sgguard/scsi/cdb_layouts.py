@@ -257,7 +257,7 @@ class ReportLuns(Cdb):
 
     operation_code: ClassVar[int] = const(8, 0xA0)
     reserved_1: ClassVar[None] = reserved(8)
-    select_report: int = u(8)
+    select_report: int = u(8, choices=(0x00, 0x01, 0x02, 0x10, 0x11, 0x12))
     reserved_3: ClassVar[None] = reserved(24)
     allocation_length: int = u(32)
     reserved_10: ClassVar[None] = reserved(8)

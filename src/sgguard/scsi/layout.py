@@ -54,6 +54,14 @@ class CdbError(ValueError):
         where = f"byte {byte}" + (f" bit {bit}" if bit is not None else "")
         super().__init__(f"{field} ({where}): {message}")
 
+    def sense(self, *, descriptor: bool = False) -> bytes:
+        """ILLEGAL REQUEST sense data with this error's field pointer (`sense_for_cdb_error`)."""
+        from sgguard.scsi.sense import sense_for_cdb_error
+
+        return sense_for_cdb_error(
+            self, descriptor=descriptor, in_cdb=not isinstance(self, ParameterListError)
+        )
+
 
 class ParameterListError(CdbError):
     """A parameter list (data-out) is malformed: INVALID FIELD IN PARAMETER LIST (C/D = 0)."""
