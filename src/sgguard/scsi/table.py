@@ -598,7 +598,13 @@ for _op, _nm in (
     (0x32, "SEARCH DATA LOW (10)"),
     (0x33, "SET LIMITS (10)"),
 ):
-    _row(_op, None, _v(SBC, _nm, OUT, RM, LC, "SearchData10"), std=("SBC-1 (obsolete)",))
+    _lim = _op == 0x33
+    _row(
+        _op,
+        None,
+        _v(SBC, _nm, NO if _lim else OUT, E0 if _lim else RM, LC, "SearchData10"),
+        std=("SBC-1 (obsolete)",),
+    )
 _row(
     0x36,
     None,
