@@ -233,6 +233,17 @@ def test_passthrough_write_read_land_in_the_slice() -> None:
     assert any(c[0] == 0x2A and struct.unpack_from(">I", c, 2)[0] == FIRST for c in dev.cdbs)
 
 
+def test_passthrough_padded_cdbs_from_a_transport() -> None:
+    """iSCSI carries every CDB in 16 bytes: READ (10) and UNMAP arrive padded."""
+    dev, lu = make()
+    expect(lu.execute(cdb10(0x2A, 3, 1) + bytes(6), b"\x55" * BS, NX), EXPECT_GOOD)
+    assert bytes(lu.execute(cdb10(0x28, 3, 1) + bytes(6), b"", NX).data_in) == b"\x55" * BS
+    cdb, param = unmap([(3, 1)])
+    expect(lu.execute(cdb + bytes(6), param, NX), EXPECT_GOOD)
+    assert bytes(dev.disk.buffer[(FIRST + 3) * BS : (FIRST + 4) * BS]) == bytes(BS)
+    assert all(len(c) in (6, 10, 12, 16, 32) for c in dev.cdbs)
+
+
 def test_passthrough_beyond_eol_never_reaches_the_device() -> None:
     dev, lu = make()
     sent = len(dev.cdbs)

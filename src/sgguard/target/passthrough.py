@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from sgguard.policy import Policy, Refusal
 from sgguard.scsi import cdb as codec
+from sgguard.scsi import table
 from sgguard.scsi.layout import CdbError
 from sgguard.scsi.sense import Asc
 from sgguard.target.api import Nexus, Response, Status
@@ -655,6 +656,9 @@ class PassthroughLogicalUnit(LogicalUnit):
 
     def _forward_media(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
         """Check a media command against the slice, rewrite it and send it to the device."""
+        row = table.command_for_cdb(cdb)
+        if row is not None and len(cdb) > row.cdb_length:
+            cdb = bytes(cdb[: row.cdb_length])  # transports pad CDBs (iSCSI: 16 bytes)
         data = bytes(data_out)
         self._checked_ranges(cdb, data)
         want_out = self.expected_data_out(cdb)
@@ -677,6 +681,7 @@ class PassthroughLogicalUnit(LogicalUnit):
 
     def _pt_unmap(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
         """UNMAP: checked by the slice logic, then forwarded with shifted descriptors."""
+        cdb = bytes(cdb[:10])
         plen = struct.unpack_from(">H", cdb, 7)[0]
         data = bytes(data_out[:plen])
         self._checked_ranges(cdb, data)
