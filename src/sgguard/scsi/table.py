@@ -28,6 +28,7 @@ __all__ = [
     "for_opcode",
     "group_length",
     "lookup",
+    "rows_for",
     "service_action_of",
 ]
 
