@@ -64,9 +64,11 @@ from sgguard.iscsi.pdu import (
     encode_pdu,
     scsi_response_header,
 )
-from sgguard.iscsi.target import Target, report_luns_data
+from sgguard.iscsi.target import Target
 from sgguard.iscsi.text import TextError, decode_text, encode_text
+from sgguard.scsi.sense import Asc, FieldPointer, SenseKey, build_fixed
 from sgguard.target.api import LogicalUnitProtocol, Nexus, Response, Status, TaskManagement
+from sgguard.target.lu import no_unit_response
 
 __all__ = [
     "CommandReady",
@@ -83,8 +85,6 @@ __all__ = [
 
 LOGIN_MAX_DATA = 8192  # RFC 7143 13.12: MaxRecvDataSegmentLength during login
 REPORT_LUNS = 0xA0
-INQUIRY = 0x12
-REQUEST_SENSE = 0x03
 
 
 def sn_lt(a: int, b: int) -> bool:
@@ -96,13 +96,11 @@ def sn_le(a: int, b: int) -> bool:
     return a == b or sn_lt(a, b)
 
 
-def _fixed_sense(key: int, asc: int, ascq: int, field_pointer: int | None = None) -> bytes:
-    """SPC-4 4.5.3 fixed format sense data (current error), used for the few
-    answers the transport gives itself (LUN not served, REPORT LUNS fields)."""
-    sks = b"\0\0\0"
-    if field_pointer is not None:
-        sks = bytes((0xC0, field_pointer >> 8 & 0xFF, field_pointer & 0xFF))
-    return bytes((0x70, 0, key, 0, 0, 0, 0, 10, 0, 0, 0, 0, asc, ascq, 0)) + sks
+def _fixed_sense(key: SenseKey, asc: Asc, field_pointer: int | None = None) -> bytes:
+    """Fixed format sense data (SPC-5 4.4.3) for the few answers the transport
+    gives itself (data phase errors, transfers beyond its limit)."""
+    fp = FieldPointer(c_d=True, field_pointer=field_pointer) if field_pointer is not None else None
+    return build_fixed(key, asc, field_pointer=fp)
 
 
 # --- events -----------------------------------------------------------------------------
@@ -808,7 +806,7 @@ class Connection:
             if task.needed > self.group.max_transfer:
                 task.failed = (
                     Status.CHECK_CONDITION,
-                    _fixed_sense(0x05, 0x24, 0x00, 7),  # INVALID FIELD IN CDB
+                    _fixed_sense(SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_CDB, 7),
                 )
                 task.needed = 0
             imm = len(cmd.data)
@@ -932,8 +930,11 @@ class Connection:
 
     def _fail_task(self, task: Task, why: str) -> None:
         if task.failed is None:
-            # SPC-4: ABORTED COMMAND, DATA PHASE ERROR (4B/00); data is not used.
-            task.failed = (Status.CHECK_CONDITION, _fixed_sense(0x0B, 0x4B, 0x00))
+            # SPC-5: ABORTED COMMAND, DATA PHASE ERROR (4B/00); data is not used.
+            task.failed = (
+                Status.CHECK_CONDITION,
+                _fixed_sense(SenseKey.ABORTED_COMMAND, Asc.DATA_PHASE_ERROR),
+            )
 
     def _maybe_ready(self, task: Task) -> None:
         if task.executing or task.done or task.aborted or not task.ordered:
@@ -953,42 +954,15 @@ class Connection:
         self._events.append(CommandReady(task))
 
     def _internal_response(self, task: Task) -> Response | None:
-        """Answers the transport gives itself: REPORT LUNS from the LUN map, and
-        a LUN this target does not serve (SPC-4 6.6.2, SAM-5 5.9.4)."""
-        cdb = task.cdb
-        op = cdb[0]
-        session = self.session
-        assert session is not None and session.target is not None
-        if op == REPORT_LUNS:
-            if len(cdb) < 12:
-                return Response(Status.CHECK_CONDITION, sense=_fixed_sense(0x05, 0x24, 0, 0))
-            select = cdb[2]
-            alloc = int.from_bytes(cdb[6:10], "big")
-            if select not in (0x00, 0x01, 0x02):
-                return Response(Status.CHECK_CONDITION, sense=_fixed_sense(0x05, 0x24, 0, 2))
-            luns = list(session.target.luns) if select != 0x01 else []
-            data = report_luns_data(luns)
-            return Response(Status.GOOD, data_in=data[:alloc], data_length=min(len(data), alloc))
+        """The answer for a LUN this target does not serve (SPC-5 4.6.2): INQUIRY with
+        peripheral qualifier 011b, REPORT LUNS from the target's LUN map, REQUEST
+        SENSE and everything else LOGICAL UNIT NOT SUPPORTED. A served LUN's unit
+        answers REPORT LUNS itself from the same map (its `report_luns` seam)."""
         if task.lu is not None:
             return None
-        if op == INQUIRY:
-            alloc = int.from_bytes(cdb[3:5], "big")
-            if cdb[1] & 1:  # EVPD for a LUN that is not there
-                return Response(Status.CHECK_CONDITION, sense=_fixed_sense(0x05, 0x25, 0x00))
-            # Peripheral qualifier 011b, device type 1Fh: no LU here (SPC-4 6.6.2).
-            data = (
-                bytes((0x7F, 0, 6, 0x02, 31, 0, 0, 0))
-                + b"SGGUARD ".ljust(8)
-                + b"NO LUN".ljust(16)
-                + b"0001"
-            )
-            return Response(Status.GOOD, data_in=data[:alloc], data_length=min(alloc, len(data)))
-        if op == REQUEST_SENSE:
-            alloc = cdb[4]
-            sense = _fixed_sense(0x05, 0x25, 0x00)
-            return Response(Status.GOOD, data_in=sense[:alloc], data_length=min(alloc, len(sense)))
-        # LOGICAL UNIT NOT SUPPORTED
-        return Response(Status.CHECK_CONDITION, sense=_fixed_sense(0x05, 0x25, 0x00))
+        session = self.session
+        assert session is not None and session.target is not None
+        return no_unit_response(task.cdb, sorted(session.target.luns))
 
     def _send_status(self, task: Task, response: Response) -> None:
         session = self.session

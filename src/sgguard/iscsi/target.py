@@ -2,22 +2,20 @@
 
 Owns `Target` (one iSCSI target node, RFC 7143 4.2.7: a name, a target portal
 group tag, a map LUN -> logical unit, the initiators it admits and its CHAP
-credentials) and REPORT LUNS generated from the LUN map (SPC-4 6.33, SAM-5 4.7
-LUN formats), which the transport answers for every LUN so the list is the one
-the target really serves.
+credentials). REPORT LUNS (SPC-5 6.33) lists this map: the logical units get it
+through their `report_luns` seam, LUNs without a unit through
+`sgguard.target.lu.no_unit_response`.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sgguard.iscsi.chap import ChapCredentials
-from sgguard.iscsi.pdu import encode_lun
 from sgguard.target.api import LogicalUnitProtocol
 
-__all__ = ["Target", "report_luns_data"]
+__all__ = ["Target"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +33,3 @@ class Target:
 
     def admits(self, initiator_name: str) -> bool:
         return self.allowed_initiators is None or initiator_name in self.allowed_initiators
-
-
-def report_luns_data(luns: list[int] | tuple[int, ...]) -> bytes:
-    """SPC-4 6.33 REPORT LUNS parameter data: length header and one 8-byte LUN each."""
-    body = b"".join(encode_lun(n) for n in sorted(luns))
-    return struct.pack(">II", len(body), 0) + body
