@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import threading
+from dataclasses import dataclass
 
 import pytest
 
@@ -32,10 +33,12 @@ from sgguard.iscsi.connection import PortalGroup
 from sgguard.iscsi.server import IscsiServer
 from sgguard.iscsi.target import Target
 from sgguard.policy import Refusal
+from sgguard.target.api import Nexus
 from sgguard.target.backend import MemoryBackend, SliceBackend
 from sgguard.target.copymanager import CopyManager
 from sgguard.target.identity import Identity
 from sgguard.target.lu import LogicalUnit
+from sgguard.target.passthrough import PassthroughLogicalUnit
 
 pytestmark = [
     pytest.mark.network,
@@ -67,10 +70,44 @@ SUITES = (
 REMOVABLE_SUITES = "ALL.PreventAllow*,ALL.StartStopUnit.Simple,ALL.TestUnitReady*"
 
 
-class Served:
-    """The slice unit on a memory image, served on 127.0.0.1:0 from its own loop thread."""
+@dataclass(frozen=True)
+class _SgResult:
+    status: int
+    sense: bytes
+    data: bytes
+    resid: int
+    host_status: int = 0
+    driver_status: int = 0
+    errno_name: str | None = None
 
-    def __init__(self, *, removable: bool = False, read_only: bool = False) -> None:
+
+class DiskDevice:
+    """A whole disk answering `sgguard.sgio.SgDevice.execute` calls (an SBC-4 LU over memory)."""
+
+    NEXUS = Nexus("sgguard-passthrough", "device", 0)
+
+    def __init__(self, base: MemoryBackend) -> None:
+        self.unit = LogicalUnit(base, Identity.for_slice("device", "whole"))
+        self.unit.execute(bytes(6), b"", self.NEXUS)
+
+    def execute(
+        self, cdb: bytes, data_out: bytes = b"", data_in_len: int = 0, timeout_ms: int = 0
+    ) -> _SgResult:
+        resp = self.unit.execute(cdb, data_out, self.NEXUS)
+        data = bytes(resp.data_in)[:data_in_len]
+        return _SgResult(int(resp.status), resp.sense, data, data_in_len - len(data))
+
+
+class Served:
+    """The slice unit on a memory image, served on 127.0.0.1:0 from its own loop thread.
+
+    `passthrough`: the unit is a `PassthroughLogicalUnit` whose "device" is the
+    whole image behind an SG_IO-shaped interface.
+    """
+
+    def __init__(
+        self, *, removable: bool = False, read_only: bool = False, passthrough: bool = False
+    ) -> None:
         self.base = MemoryBackend(SLICE_FIRST * 2 + SLICE_BLOCKS, BS)
         self.base.buffer[:] = MARK * (len(self.base.buffer) // 2)
         lo, hi = SLICE_FIRST * BS, (SLICE_FIRST + SLICE_BLOCKS) * BS
@@ -78,13 +115,25 @@ class Served:
         self.lo, self.hi = lo, hi
         self.refusals: list[Refusal] = []
         units: list[LogicalUnit] = []
-        self.lu = LogicalUnit(
-            SliceBackend(self.base, lo, hi - lo),
-            Identity.for_slice(TARGET, "slice0", removable=removable),
-            read_only=read_only,
-            log=self.refusals.append,
-            copy_manager=CopyManager(lambda nexus: units),
-        )
+        identity = Identity.for_slice(TARGET, "slice0", removable=removable)
+        if passthrough:
+            self.lu: LogicalUnit = PassthroughLogicalUnit(
+                DiskDevice(self.base),
+                SLICE_FIRST,
+                SLICE_BLOCKS,
+                BS,
+                identity,
+                read_only=read_only,
+                log=self.refusals.append,
+            )
+        else:
+            self.lu = LogicalUnit(
+                SliceBackend(self.base, lo, hi - lo),
+                identity,
+                read_only=read_only,
+                log=self.refusals.append,
+                copy_manager=CopyManager(lambda nexus: units),
+            )
         units.append(self.lu)
         self.outside = self.outside_hash()
         self.loop = asyncio.new_event_loop()
@@ -163,3 +212,24 @@ def test_libiscsi_read_only_suite_on_a_slice() -> None:
         assert srv.outside_hash() == srv.outside
     assert failed == 0 and ran == 1, text[-4000:]
     assert any(r.rule == "read-only slice" for r in srv.refusals)
+
+
+PASSTHROUGH_SUITES = (
+    "ALL.Read10*,ALL.Read12*,ALL.Read16*,ALL.Write10*,ALL.Write12*,ALL.Write16*,"
+    "ALL.WriteVerify*,ALL.Verify10*,ALL.Verify12*,ALL.Verify16*,ALL.WriteSame10*,"
+    "ALL.WriteSame16*,ALL.Unmap*,ALL.GetLBAStatus*,ALL.CompareAndWrite.DpoFua,"
+    "ALL.CompareAndWrite.Unwritten,ALL.OrWrite*,ALL.Prefetch10*,ALL.Prefetch16*,"
+    "ALL.ReadCapacity10*,ALL.ReadCapacity16*,ALL.Inquiry.EVPD,ALL.Inquiry.MandatoryVPDSBC,"
+    "ALL.Inquiry.SupportedVPD,ALL.TestUnitReady*"
+)
+
+
+def test_libiscsi_sbc_suites_through_the_passthrough_unit() -> None:
+    """The SG_IO flavour: every media command rewritten and run by the whole-disk device."""
+    with Served(passthrough=True) as srv:
+        ran, failed, text = srv.test_cu(PASSTHROUGH_SUITES)
+        assert srv.outside_hash() == srv.outside, "rewritten commands escaped the slice"
+    failures = "\n".join(line for line in text.splitlines() if "FAILED" in line)
+    assert failed == 0, failures or text[-4000:]
+    assert ran >= 90, text[-2000:]
+    assert srv.lu.internal_errors == 0
