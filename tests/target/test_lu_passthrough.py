@@ -339,3 +339,20 @@ def test_passthrough_confinement_under_random_commands() -> None:
             lu.execute(bytes((0x1B, 0, 0, 0, 0x03, 0)), b"", NX)  # load again after ejects
     assert dev.outside_hash() == before
     assert lu.internal_errors == 0, list(lu.refusals)[-3:]
+
+
+def test_passthrough_wce_off_syncs_after_each_write() -> None:
+    dev, lu = make()
+    sense = bytes(lu.execute(bytes((0x1A, 0x08, 0x08, 0, 255, 0)), b"", NX).data_in)
+    page = bytearray(sense)
+    page[0] = 0
+    page[4 + 2] &= ~0x04  # Caching page: WCE=0
+    select = bytes((0x15, 0x10, 0, 0, len(page), 0))
+    expect(lu.execute(select, bytes(page), NX), EXPECT_GOOD)
+    sent = len(dev.cdbs)
+    expect(lu.execute(cdb10(0x2A, 0, 1), b"\x01" * BS, NX), EXPECT_GOOD)
+    assert [c[0] for c in dev.cdbs[sent:]] == [0x2A, 0x91]
+    sync = dev.cdbs[-1]
+    assert struct.unpack_from(">QI", sync, 2) == (FIRST, BLOCKS)  # only the slice is flushed
+    expect(lu.execute(cdb10(0x28, 0, 1), b"", NX), EXPECT_GOOD)
+    assert dev.cdbs[-1][0] == 0x28  # reads need no sync

@@ -34,6 +34,7 @@ from sgguard.policy import Policy, Refusal
 from sgguard.scsi import cdb as codec
 from sgguard.scsi import table
 from sgguard.scsi.layout import CdbError
+from sgguard.scsi.model import Effect
 from sgguard.scsi.sense import Asc
 from sgguard.target.api import Nexus, Response, Status
 from sgguard.target.backend import LbaExtent, LbaState
@@ -113,6 +114,7 @@ _ZERO_TO_END = frozenset({0x41, 0x93, 0x35, 0x91, 0x34, 0x90})
 _ZERO_TO_END_32 = frozenset({0x000D})  # WRITE SAME (32)
 _LBA16 = frozenset({0x88, 0x8A, 0x8B, 0x8E, 0x8F, 0x90, 0x91, 0x93, 0x89})
 _LBA32_SA = frozenset({0x0009, 0x000A, 0x000B, 0x000C, 0x000D, 0x000E})
+_MEDIA_WRITES = Effect.WRITES_MEDIA | Effect.ERASES
 
 
 def _fields(cdb: bytes) -> tuple[int, int, int, int, int]:
@@ -677,6 +679,15 @@ class PassthroughLogicalUnit(LogicalUnit):
             if res.status != 0:
                 break
         assert res is not None
+        if res.status == 0 and self._force_fua and row is not None and row.effects & _MEDIA_WRITES:
+            # the emulated Caching mode page says WCE=0: make the write durable before GOOD
+            sync = _cdb16(0x91, 0, self.first, self._nb, 0, 0)
+            res_sync = self._device(sync, b"", 0)
+            failed = self._failed(res_sync, nexus, cdb)
+            if failed is not None:
+                return failed
+            if res_sync.status != 0:
+                return self._device_response(res_sync, b"", 0)
         return self._device_response(res, res.data, data_in_len or want_out)
 
     def _pt_unmap(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
