@@ -19,6 +19,7 @@ Schema (every table and key optional unless marked):
     nop_interval = 30                  # idle seconds before a NOP-In ping
     nop_timeout = 15
     workers = 8                        # threads running logical unit I/O
+    inline_writes = true               # small non-FUA writes on the event loop while fast
     metrics = "127.0.0.1:9100"         # Prometheus endpoint
 
     [discovery]                        # who may run SendTargets discovery
@@ -108,6 +109,7 @@ class ServerConfig:
     nop_timeout: float = 15.0
     workers: int = 8
     metrics: str | None = None
+    inline_writes: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +279,7 @@ def parse_config(
     top = _Table(dict(data), "", {"server", "discovery", "backing", "slice", "target"})
     st = _Table(top.data.get("server", {}), "server", {
         "portals", "data_dir", "max_connections", "queue_depth", "login_timeout",
-        "nop_interval", "nop_timeout", "workers", "metrics",
+        "nop_interval", "nop_timeout", "workers", "metrics", "inline_writes",
     })  # fmt: skip
     portals = tuple(
         _portal(p if isinstance(p, str) else repr(p), f"server.portals[{i}]")
@@ -296,6 +298,7 @@ def parse_config(
         nop_timeout=st.num("nop_timeout", 15.0, 0.1, 3600),
         workers=st.int_("workers", 8, 1, 1024),
         metrics=st.opt_str("metrics"),
+        inline_writes=st.bool_("inline_writes", True),
     )
     disc = _Table(top.data.get("discovery", {}), "discovery", {"allowed_initiators", "chap"})
     backings: list[BackingConfig] = []

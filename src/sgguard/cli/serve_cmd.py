@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
                     nop_timeout=config.server.nop_timeout,
                     workers=config.server.workers,
                     metrics=config.server.metrics,
+                    inline_writes=config.server.inline_writes,
                 ),
                 backings=config.backings,
                 slices=config.slices,
@@ -155,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
             max_connections=config.server.max_connections,
             workers=config.server.workers,
             drain_timeout=args.drain_timeout,
+            inline_writes=config.server.inline_writes,
         ),
         metrics=metrics,
     )

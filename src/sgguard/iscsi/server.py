@@ -89,6 +89,7 @@ class ServerLimits:
     workers: int = 8
     drain_timeout: float = 10.0
     partial_pdu_timeout: float = 30.0
+    inline_writes: bool = True  # small page-cache writes on the loop (see _InlinePolicy)
 
 
 _WRITES = {0x0A: 1, 0x2A: 1, 0xAA: 1, 0x8A: 1}  # WRITE 6/10/12/16: FUA is byte 1 bit 3
@@ -107,7 +108,8 @@ class _InlinePolicy:
     SYNCHRONIZE CACHE, FUA, large transfers) runs on the thread pool.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, inline_writes: bool = True) -> None:
+        self.inline_writes = inline_writes
         self.write_slow_until: dict[int, float] = {}
 
     def inline(self, lu: LogicalUnitProtocol, cdb: bytes, data_out: int, now: float) -> bool:
@@ -119,7 +121,7 @@ class _InlinePolicy:
                 return True
             op = cdb[0]
             if op in _WRITES:
-                if op != 0x0A and cdb[1] & 0x08:
+                if not self.inline_writes or (op != 0x0A and cdb[1] & 0x08):
                     return False  # FUA: fdatasync
                 return 0 < data_out <= _INLINE_MAX and self.write_slow_until.get(id(lu), 0.0) <= now
             kind = _READS.get(op)
@@ -310,7 +312,7 @@ class IscsiServer:
             max_workers=self.limits.workers, thread_name_prefix="sgguard-lu"
         )
         self.stopping = False
-        self.inline_policy = _InlinePolicy()
+        self.inline_policy = _InlinePolicy(self.limits.inline_writes)
         self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop_policy().get_event_loop()
         self.connection_gone = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
