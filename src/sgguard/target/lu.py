@@ -605,9 +605,12 @@ class LogicalUnit:
             return entry.fn(cdb, data_out, nexus)
         except CheckCondition as cc:
             return self._check_response(cc)
-        except (IndexError, struct.error):
-            # the CDB is shorter than its opcode's layout (SPC-5 4.2.5.1)
-            return self._check_response(_invalid_cdb(0))
+        except (IndexError, struct.error) as exc:
+            if len(cdb) < entry.length:  # the CDB is shorter than its layout (SPC-5 4.2.5.1)
+                return self._check_response(_invalid_cdb(0))
+            return self._internal_error(
+                nexus, cdb, entry.row, exc, HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE
+            )
         except ReadOnlyError:
             return self._check_response(CheckCondition(DATA_PROTECT, ASC_WRITE_PROTECTED))
         except BackendIOError as exc:
