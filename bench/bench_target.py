@@ -3,7 +3,8 @@
 Measures `LogicalUnit.execute` (CDB field decoding, the slice range check, policy
 and reservation gates, dispatch, the memory backend's copy and the `Response`)
 for READ (10) and WRITE (10) of 8 x 512-byte blocks on a memory backend, bare
-and through a `SliceBackend` window in the middle of a larger image. Commands
+and through a `SliceBackend` window in the middle of a larger image, and on a
+backend that moves no bytes (the unit's own overhead alone). Commands
 run in batches; the report gives the median (and 10th/90th percentiles) of the
 per-command time over the batches. Target: median under 5 microseconds each.
 
@@ -29,9 +30,33 @@ BLOCKS = 8  # 4 KiB
 TARGET_US = 5.0
 
 
-def _unit(sliced: bool) -> LogicalUnit:
+class NullBackend:
+    """A backend that moves no bytes: what remains is the logical unit's own overhead."""
+
+    block_size = BLOCK_SIZE
+    num_blocks = 32768
+    read_only = False
+    blocking = False
+    unmap_supported = True
+
+    def __init__(self) -> None:
+        self._data = bytes(BLOCKS * BLOCK_SIZE)
+
+    def read(self, lba: int, blocks: int) -> bytes:
+        return self._data
+
+    def write(self, lba: int, data: bytes | bytearray | memoryview, *, fua: bool = False) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def _unit(kind: str) -> LogicalUnit:
     backend: Backend
-    if sliced:
+    if kind == "null":
+        backend = NullBackend()  # type: ignore[assignment]
+    elif kind == "slice":
         base = MemoryBackend(65536, BLOCK_SIZE)
         backend = SliceBackend(base, 16384 * BLOCK_SIZE, 32768 * BLOCK_SIZE)
     else:
@@ -39,9 +64,9 @@ def _unit(sliced: bool) -> LogicalUnit:
     return LogicalUnit(backend, Identity.for_slice("iqn.2026-01.bench:t", "slice"))
 
 
-def measure(sliced: bool, op: int, batches: int, batch_size: int) -> list[float]:
+def measure(kind: str, op: int, batches: int, batch_size: int) -> list[float]:
     """Per-command microseconds, one value per batch."""
-    lu = _unit(sliced)
+    lu = _unit(kind)
     nexus = Nexus("iqn.2026-01.bench:i,i,0x1", "iqn.2026-01.bench:t,t,0x1", 0)
     lu.execute(bytes(6), b"", nexus)  # power-on unit attention
     data = b"\x5a" * (BLOCKS * BLOCK_SIZE) if op == 0x2A else b""
@@ -72,10 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.batches < 1 or args.batch_size < 1:
         parser.error("--batches and --batch-size must be at least 1")
     results = {}
-    for sliced in (False, True):
+    for kind in ("memory", "slice", "null"):
         for op, name in ((0x28, "READ (10)"), (0x2A, "WRITE (10)")):
-            samples = sorted(measure(sliced, op, args.batches, args.batch_size))
-            key = f"{name} 4KiB {'slice' if sliced else 'memory'}"
+            samples = sorted(measure(kind, op, args.batches, args.batch_size))
+            key = f"{name} 4KiB {kind}"
             deciles = statistics.quantiles(samples, n=10) if len(samples) > 1 else samples * 9
             results[key] = {
                 "median_us": round(statistics.median(samples), 3),

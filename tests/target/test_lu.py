@@ -1266,3 +1266,27 @@ def test_reserved_bits_checked_before_anything_is_written(disk: Disk) -> None:
 def test_cdb_longer_than_its_layout_is_accepted(disk: Disk) -> None:
     """Transports pad CDBs (iSCSI carries 16 bytes): only the layout's bytes count."""
     expect(disk.run(cdb10(0x28, 0, 1) + bytes(6)), EXPECT_GOOD)
+
+
+def test_bench_target_runs() -> None:
+    """bench/bench_target.py stays runnable (a short run; the numbers are not asserted)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "bench" / "bench_target.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--batches", "3", "--batch-size", "20", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    results = json.loads(out.stdout)
+    assert set(results) == {
+        f"{name} 4KiB {kind}"
+        for kind in ("memory", "slice", "null")
+        for name in ("READ (10)", "WRITE (10)")
+    }
+    assert all(r["median_us"] > 0 for r in results.values())
