@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 import crc32c as _crc32c
@@ -614,6 +614,7 @@ Pdu: TypeAlias = (
 # --- encoding ----------------------------------------------------------------------
 
 _W = struct.Struct(">7I")  # bytes 20..47 as seven words
+_DLEN = struct.Struct(">I")  # TotalAHSLength and DataSegmentLength
 _ZERO8 = 0
 
 
@@ -1063,7 +1064,7 @@ class FramedPdu:
     """One PDU cut from the stream: its header (BHS + AHS) and its data segment."""
 
     header: bytes
-    data: bytes
+    data: Buffer
     data_digest_ok: bool = True
 
 
@@ -1353,14 +1354,26 @@ class PduFramer:
     max_data_segment: int = 8192
     header_digest: bool = False
     data_digest: bool = False
-    _buf: bytearray = field(default_factory=bytearray)
+    _buf: bytes | bytearray = b""
     _pos: int = 0
 
     def feed(self, data: Buffer) -> None:
-        if self._pos and self._pos == len(self._buf):
-            self._buf.clear()
+        """Add received bytes. A chunk that starts on a PDU boundary is kept as is
+        (immutable bytes: data segments are handed out as views, not copies);
+        only a partial PDU is carried over into a growing bytearray."""
+        if self._pos >= len(self._buf):
+            self._buf = data if isinstance(data, bytes) else bytes(data)
             self._pos = 0
-        self._buf += data
+            return
+        buf = self._buf
+        if not isinstance(buf, bytearray):
+            buf = bytearray(memoryview(buf)[self._pos :])
+            self._pos = 0
+        elif self._pos > 1 << 16:
+            del buf[: self._pos]
+            self._pos = 0
+        buf += data
+        self._buf = buf
 
     @property
     def buffered(self) -> int:
@@ -1377,16 +1390,15 @@ class PduFramer:
         if avail < BHS_LENGTH:
             return None
         ahs_words = buf[pos + 4]
-        dlen = int.from_bytes(buf[pos + 5 : pos + 8], "big")
-        opcode = buf[pos] & 0x3F
+        dlen = _DLEN.unpack_from(buf, pos + 4)[0] & 0xFFFFFF
         if dlen > self.max_data_segment:
             raise PduError(
                 f"DataSegmentLength {dlen} exceeds MaxRecvDataSegmentLength "
-                f"{self.max_data_segment} (opcode 0x{opcode:02x})"
+                f"{self.max_data_segment} (opcode 0x{buf[pos] & 0x3F:02x})"
             )
         hlen = BHS_LENGTH + ahs_words * 4
         hd = 4 if self.header_digest else 0
-        padded = dlen + pad_length(dlen)
+        padded = dlen + (-dlen & 3)
         dd = 4 if (self.data_digest and dlen) else 0
         total = hlen + hd + padded + dd
         if avail < total:
@@ -1397,16 +1409,16 @@ class PduFramer:
             if got != crc32c(header):
                 raise PduError("header digest mismatch")
         start = pos + hlen + hd
-        data = bytes(buf[start : start + dlen])
+        data: Buffer
+        if not dlen:
+            data = b""
+        elif isinstance(buf, bytes):
+            data = memoryview(buf)[start : start + dlen]  # immutable: safe to share
+        else:
+            data = bytes(buf[start : start + dlen])
         ok = True
         if dd:
             got = int.from_bytes(buf[start + padded : start + padded + 4], "little")
-            ok = got == crc32c(buf[start : start + padded])
+            ok = got == crc32c(memoryview(buf)[start : start + padded])
         self._pos = pos + total
-        if self._pos == len(buf):
-            buf.clear()
-            self._pos = 0
-        elif self._pos > 1 << 20:
-            del buf[: self._pos]
-            self._pos = 0
         return FramedPdu(header, data, ok)
