@@ -313,15 +313,22 @@ class IscsiServer:
         )
         self.stopping = False
         self.inline_policy = _InlinePolicy(self.limits.inline_writes)
-        self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop_policy().get_event_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.connection_gone = asyncio.Event()
         self._ticker: asyncio.Task[None] | None = None
         self.addresses: list[tuple[str, int]] = []
         self._sessions = 0
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the server runs on (set by `start`)."""
+        if self._loop is None:
+            raise RuntimeError("IscsiServer.start() has not run")
+        return self._loop
+
     async def start(self) -> list[tuple[str, int]]:
         """Bind every portal (OSError if one is taken); returns the bound addresses."""
-        self.loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         self.connection_gone = asyncio.Event()
         for host, port in self.portals:
             server = await self.loop.create_server(
