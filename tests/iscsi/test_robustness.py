@@ -147,7 +147,7 @@ def test_robust_connection_flood_is_bounded(in_process: InProcess) -> None:
     keeper.close()
     time.sleep(0.3)
     healthy(in_process)
-    assert time.monotonic() - t0 < 30
+    assert time.monotonic() - t0 < 60
 
 
 def test_robust_nop_answered_while_commands_queue(in_process: InProcess) -> None:
