@@ -20,6 +20,7 @@ Excluded, with the reason (libiscsi 1.19 as packaged in Debian 12):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import re
 import shutil
@@ -106,7 +107,12 @@ class Served:
     """
 
     def __init__(
-        self, *, removable: bool = False, read_only: bool = False, passthrough: bool = False
+        self,
+        *,
+        removable: bool = False,
+        read_only: bool = False,
+        passthrough: bool = False,
+        version: int = 0x07,
     ) -> None:
         self.base = MemoryBackend(SLICE_FIRST * 2 + SLICE_BLOCKS, BS)
         self.base.buffer[:] = MARK * (len(self.base.buffer) // 2)
@@ -115,7 +121,9 @@ class Served:
         self.lo, self.hi = lo, hi
         self.refusals: list[Refusal] = []
         units: list[LogicalUnit] = []
-        identity = Identity.for_slice(TARGET, "slice0", removable=removable)
+        identity = dataclasses.replace(
+            Identity.for_slice(TARGET, "slice0", removable=removable), version=version
+        )
         if passthrough:
             self.lu: LogicalUnit = PassthroughLogicalUnit(
                 DiskDevice(self.base),
@@ -233,3 +241,11 @@ def test_libiscsi_sbc_suites_through_the_passthrough_unit() -> None:
     assert failed == 0, failures or text[-4000:]
     assert ran >= 90, text[-2000:]
     assert srv.lu.internal_errors == 0
+
+
+def test_libiscsi_inquiry_standard_with_version_spc4() -> None:
+    """Identity.version=06h (SPC-4) for initiators, like libiscsi 1.19, that reject 07h."""
+    with Served(version=0x06) as srv:
+        ran, failed, text = srv.test_cu("ALL.Inquiry.Standard,ALL.Inquiry.AllocLength")
+    assert failed == 0 and ran == 2, text[-4000:]
+    assert "SKIPPED" not in text, text[-4000:]
