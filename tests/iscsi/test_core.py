@@ -726,3 +726,23 @@ def test_one_byte_at_a_time_full_exchange() -> None:
     assert isinstance(out[-1], ScsiResponse) and out[-1].status == 0
     _, out = peer.command(read10(1, 2), read=True, edtl=1024)
     assert b"".join(bytes(p.data) for p in out) == b"q" * 1024
+
+
+def test_write_r2ts_wait_for_the_connection_write_budget() -> None:
+    peer, lu = logged_in(
+        [("InitialR2T", "Yes"), ("ImmediateData", "No"), ("MaxBurstLength", "4096")],
+        write_buffer_budget=4096,
+    )
+    a, out_a = peer.command(write10(0, 16), write=True, edtl=8192)
+    b, out_b = peer.command(write10(16, 16), write=True, edtl=8192)
+    assert [p.itt for p in out_a if isinstance(p, R2T)] == [a]
+    assert out_b == []  # the budget is taken: b's data is not solicited yet
+    r2t = out_a[0]
+    assert isinstance(r2t, R2T)
+    more = peer.data_out(a, r2t.ttt, 0, b"\x01" * 4096, 0, True)
+    r2t2 = next(p for p in more if isinstance(p, R2T))
+    done = peer.data_out(a, r2t2.ttt, 4096, b"\x02" * 4096, 0, True)
+    # a completes, which releases its budget and solicits b
+    assert isinstance(done[0], R2T) and done[0].itt == b
+    assert any(isinstance(p, ScsiResponse) and p.itt == a for p in done)
+    assert lu.data[:8192] == b"\x01" * 4096 + b"\x02" * 4096

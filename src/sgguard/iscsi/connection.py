@@ -198,6 +198,9 @@ class Task:
     spdtl_out: int = 0  # what the CDB asks for (SCSI data-out length)
     buffer: bytearray | None = None
     direct: Buffer | None = None  # the command's immediate data when it is all the data
+    segments: list[tuple[int, bytes]] = field(default_factory=list)  # data-out received so far
+    held: int = 0  # bytes of the connection's write budget this task holds
+    waiting_r2t: bool = False
     unsolicited_done: bool = True
     unsolicited_next: int = 0
     unsolicited_datasn: int = 0
@@ -314,6 +317,7 @@ class PortalGroup:
         nop_interval: float = 30.0,
         nop_timeout: float = 15.0,
         max_transfer: int = 32 << 20,
+        write_buffer_budget: int = 64 << 20,
     ) -> None:
         self.targets = {t.name: t for t in targets}
         self.portals = list(portals)
@@ -325,6 +329,7 @@ class PortalGroup:
         self.nop_interval = nop_interval
         self.nop_timeout = nop_timeout
         self.max_transfer = max_transfer
+        self.write_buffer_budget = write_buffer_budget
         self.sessions: dict[tuple[str, bytes, str], Session] = {}
         self.by_tsih: dict[int, Session] = {}
         self.connections: set[Connection] = set()
@@ -390,6 +395,7 @@ def _abort_task(task: Task) -> None:
         sess = task.connection.session
         if sess is not None:
             sess.active -= 1
+        task.connection._release(task)
         _release_waiters(task)
 
 
@@ -467,6 +473,8 @@ class Connection:
         self._text_request: bytearray = bytearray()
         self._close_reason = ""
         self._header = b""  # the header of the PDU being handled (for a Reject)
+        self._held = 0  # data-out bytes received or solicited and not yet released
+        self._r2t_wait: deque[Task] = deque()  # writes waiting for budget to solicit
         group.connections.add(self)
 
     # ---- caller API ----
@@ -582,6 +590,7 @@ class Connection:
             return
         task.done = True
         task.executing = False
+        self._release(task)
         session = self.session
         if session is not None and session.tasks.get(task.itt) is task:
             del session.tasks[task.itt]
@@ -812,11 +821,8 @@ class Connection:
             imm = len(cmd.data)
             if task.needed and imm >= task.needed and task.failed is None:
                 task.direct = cmd.data  # all of it came as immediate data: no copy
-            elif task.needed:
-                task.buffer = bytearray(task.needed)
-                take = min(imm, task.needed)
-                if take:
-                    task.buffer[:take] = memoryview(cmd.data)[:take]
+            elif task.needed and imm:
+                self._store(task, 0, cmd.data, reserved=False)
             task.unsolicited_next = imm
             unsolicited_limit = imm
             if not params.initial_r2t:
@@ -848,6 +854,14 @@ class Connection:
             and not task.aborted
         ):
             length = min(params.max_burst_length, task.needed - task.solicit_next)
+            if self._held + length > self.group.write_buffer_budget and self._held - task.held > 0:
+                # Bounded memory: solicit more once other writes release theirs.
+                if not task.waiting_r2t:
+                    task.waiting_r2t = True
+                    self._r2t_wait.append(task)
+                return
+            self._held += length
+            task.held += length
             ttt = self._new_ttt()
             task.r2ts[ttt] = _R2TState(task.solicit_next, length, task.solicit_next)
             exp, mx = session.window()
@@ -889,7 +903,7 @@ class Connection:
                 ):
                     self._fail_task(task, "unsolicited Data-Out out of sequence")
                 task.unsolicited_datasn += 1
-                self._store(task, pdu.buffer_offset, pdu.data)
+                self._store(task, pdu.buffer_offset, pdu.data, reserved=False)
                 task.unsolicited_next = pdu.buffer_offset + n
                 if task.unsolicited_next > min(
                     self.params.first_burst_length, task.expected_length
@@ -912,7 +926,7 @@ class Connection:
             if pdu.buffer_offset < r2t.offset or end > r2t.offset + r2t.length:
                 self._fail_task(task, "Data-Out outside its R2T")
             else:
-                self._store(task, pdu.buffer_offset, pdu.data)
+                self._store(task, pdu.buffer_offset, pdu.data, reserved=True)
             r2t.next_offset = max(r2t.next_offset, end)
             if pdu.final or r2t.next_offset >= r2t.offset + r2t.length:
                 if r2t.next_offset < r2t.offset + r2t.length:
@@ -921,12 +935,35 @@ class Connection:
                 self._issue_r2ts(task)
         self._maybe_ready(task)
 
-    def _store(self, task: Task, offset: int, data: Buffer) -> None:
-        if task.buffer is None or task.failed is not None:
+    def _store(self, task: Task, offset: int, data: Buffer, *, reserved: bool) -> None:
+        """Keep a piece of data-out (`reserved`: solicited by an R2T, already counted
+        against the write budget; immediate and unsolicited data are counted here)."""
+        if task.failed is not None:
             return
         end = min(offset + len(data), task.needed)
         if end > offset:
-            task.buffer[offset:end] = memoryview(data)[: end - offset]
+            piece = bytes(memoryview(data)[: end - offset])
+            task.segments.append((offset, piece))
+            if not reserved:
+                self._held += len(piece)
+                task.held += len(piece)
+
+    def _release(self, task: Task) -> None:
+        """A write is finished with its data: give its budget back, solicit waiters."""
+        task.segments.clear()
+        if task.held:
+            self._held -= task.held
+            task.held = 0
+        while self._r2t_wait:
+            waiting = self._r2t_wait[0]
+            if waiting.done or waiting.aborted:
+                self._r2t_wait.popleft()
+                continue
+            waiting.waiting_r2t = False
+            self._r2t_wait.popleft()
+            self._issue_r2ts(waiting)
+            if waiting.waiting_r2t:
+                break
 
     def _fail_task(self, task: Task, why: str) -> None:
         if task.failed is None:
@@ -946,6 +983,13 @@ class Connection:
             task.executing = True
             self.complete(task, Response(status=status, sense=sense, data_length=task.spdtl_out))
             return
+        if task.segments:
+            # assemble the data-out once, when all of it is here
+            buf = bytearray(task.needed)
+            for off, piece in task.segments:
+                buf[off : off + len(piece)] = piece
+            task.buffer = buf
+            task.segments.clear()
         internal = self._internal_response(task)
         task.executing = True
         if internal is not None:
