@@ -351,13 +351,62 @@ def test_write6_0blocks_means_256(disk: Disk) -> None:
     assert disk.inside(0, 256) == block(1) * 256
 
 
-def test_write10_data_out_shorter_than_transfer_length(disk: Disk) -> None:
-    expect(disk.run(cdb10(0x2A, 0, 2), block(1)), EXPECT_IU_MISMATCH)
+# libiscsi iSCSIResiduals.Write10/12/16Residuals and WriteVerify10/12/16Residuals: the
+# transport passes min(EDTL, transfer length) bytes; the unit writes the whole blocks it
+# received and reports the transfer length (the transport derives the residual from it).
+RESIDUAL_WRITES = [
+    pytest.param(lambda lba, n: cdb10(0x2A, lba, n), id="write10"),
+    pytest.param(lambda lba, n: cdb12(0xAA, lba, n), id="write12"),
+    pytest.param(lambda lba, n: cdb16(0x8A, lba, n), id="write16"),
+    pytest.param(lambda lba, n: cdb10(0x2E, lba, n), id="writeverify10"),
+    pytest.param(lambda lba, n: cdb12(0xAE, lba, n), id="writeverify12"),
+    pytest.param(lambda lba, n: cdb16(0x8E, lba, n), id="writeverify16"),
+    pytest.param(lambda lba, n: cdb16(0x8B, lba, n), id="orwrite16"),  # 0x61 | 0x62 = 0x63
+]
+
+
+def written(make, fill: int) -> int:  # type: ignore[no-untyped-def]
+    return 0x61 | fill if make(0, 1)[0] == 0x8B else fill
+
+
+@pytest.mark.parametrize("make", RESIDUAL_WRITES)
+def test_write_residuals_edtl_below_transfer_length_writes_what_came(disk: Disk, make) -> None:  # type: ignore[no-untyped-def]
+    expect(disk.run(make(0, 2), block(0x61) * 2), EXPECT_GOOD)
+    resp = disk.run(make(0, 2), block(0x62))  # EDTL = one block of two
+    expect(resp, EXPECT_GOOD)
+    assert resp.data_length == 2 * BS  # the transfer length: residual overflow of one block
+    assert disk.inside(0, 2) == block(written(make, 0x62)) + block(0x61)
+
+
+@pytest.mark.parametrize("make", RESIDUAL_WRITES)
+def test_write_residuals_edtl_above_transfer_length_writes_the_transfer_length(
+    disk: Disk,
+    make,  # type: ignore[no-untyped-def]
+) -> None:
+    expect(disk.run(make(0, 2), block(0x61) * 2), EXPECT_GOOD)
+    resp = disk.run(make(0, 1), block(0x62) * 2)  # EDTL = two blocks, CDB one
+    expect(resp, EXPECT_GOOD)
+    assert resp.data_length == BS
+    assert disk.inside(0, 2) == block(written(make, 0x62)) + block(0x61)
+
+
+@pytest.mark.parametrize("make", RESIDUAL_WRITES)
+def test_write_residuals_no_data_out_writes_nothing(disk: Disk, make) -> None:  # type: ignore[no-untyped-def]
+    resp = disk.run(make(0, 1), b"")  # EDTL 0: nothing arrived, nothing written
+    expect(resp, EXPECT_GOOD)
+    assert resp.data_length == BS
     assert disk.inside() == bytes(SLICE_BLOCKS * BS)
 
 
-def test_write10_data_out_longer_than_transfer_length(disk: Disk) -> None:
-    expect(disk.run(cdb10(0x2A, 0, 1), block(1) * 2), EXPECT_IU_MISMATCH)
+@pytest.mark.parametrize("make", RESIDUAL_WRITES)
+def test_write_residuals_part_of_a_block_is_refused(disk: Disk, make) -> None:  # type: ignore[no-untyped-def]
+    expect(disk.run(make(0, 1), block(0x62)[:200]), EXPECT_IU_MISMATCH)
+    expect(disk.run(make(0, 2), (block(0x62) * 2)[: BS + 1]), EXPECT_IU_MISMATCH)
+    assert disk.inside() == bytes(SLICE_BLOCKS * BS)
+
+
+def test_write_residuals_beyond_eol_still_out_of_range(disk: Disk) -> None:
+    expect(disk.run(cdb10(0x2A, LAST, 2), block(9)), EXPECT_LBA_OUT_OF_RANGE)
     assert disk.inside() == bytes(SLICE_BLOCKS * BS)
 
 
@@ -669,7 +718,7 @@ def test_inquiry_standard(disk: Disk) -> None:
     resp = disk.run(inquiry())
     expect(resp, EXPECT_GOOD)
     data = bytes(resp.data_in)
-    assert data[0] == 0 and data[2] == 0x07 and data[3] & 0x10 and data[3] & 0x0F == 2
+    assert data[0] == 0 and data[2] == 0x06 and data[3] & 0x10 and data[3] & 0x0F == 2
     assert data[7] & 0x02  # CmdQue
     assert data[5] & 0x30 == 0  # TPGS 0
     assert data[8:16] == b"SGGUARD " and data[16:21] == b"SLICE"

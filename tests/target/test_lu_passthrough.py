@@ -250,9 +250,26 @@ def test_passthrough_beyond_eol_never_reaches_the_device() -> None:
     for cdb in (cdb10(0x2A, BLOCKS, 1), cdb16(0x8A, 2**64 - 1, 1), cdb10(0x28, BLOCKS - 1, 2)):
         data = b"\x33" * BS * (0 if cdb[0] == 0x28 else 1)
         expect(lu.execute(cdb, data, NX), EXPECT_LBA_OUT_OF_RANGE)
-    expect(lu.execute(cdb10(0x2A, 0, 2), b"\x33" * BS, NX), EXPECT_IU_MISMATCH)
+    expect(lu.execute(cdb10(0x2A, 0, 2), b"\x33" * (BS + 7), NX), EXPECT_IU_MISMATCH)
     cdb, param = unmap([(0, 1), (BLOCKS, 1)])
     expect(lu.execute(cdb, param, NX), EXPECT_LBA_OUT_OF_RANGE)
+    assert len(dev.cdbs) == sent
+
+
+def test_passthrough_write_residuals_forward_the_blocks_received() -> None:
+    """libiscsi iSCSIResiduals: EDTL below the transfer length writes the blocks received."""
+    dev, lu = make()
+    expect(lu.execute(cdb10(0x2A, 0, 2), b"\x61" * 2 * BS, NX), EXPECT_GOOD)
+    resp = lu.execute(cdb10(0x2A, 0, 2), b"\x62" * BS, NX)  # one block of two arrived
+    expect(resp, EXPECT_GOOD)
+    assert resp.data_length == 2 * BS
+    assert struct.unpack_from(">H", dev.cdbs[-1], 7)[0] == 1  # the device was asked for one
+    resp = lu.execute(cdb16(0x8E, 1, 1), b"\x63" * 2 * BS, NX)  # EDTL above: cut to one
+    expect(resp, EXPECT_GOOD)
+    got = bytes(dev.disk.buffer[FIRST * BS : (FIRST + 3) * BS])
+    assert got == b"\x62" * BS + b"\x63" * BS + bytes(BS)
+    sent = len(dev.cdbs)
+    expect(lu.execute(cdb10(0x2A, 0, 1), b"", NX), EXPECT_GOOD)  # EDTL 0: nothing to write
     assert len(dev.cdbs) == sent
 
 

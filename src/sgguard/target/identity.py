@@ -89,7 +89,10 @@ class Identity:
     revision: str = "0001"
     relative_port: int = 1
     removable: bool = False
-    version: int = 0x07  # INQUIRY VERSION: 07h SPC-5 (06h SPC-4 for initiators that insist)
+    # INQUIRY VERSION: 06h (SPC-4). The unit implements what SPC-4 defines (the version
+    # descriptors list SPC-5 too); initiators such as libiscsi 1.19 accept only 04h..06h
+    # and skip or fail SPC-3+ checks on 07h. 07h (SPC-5) on request.
+    version: int = 0x06
 
     def __post_init__(self) -> None:
         if len(self.naa) != 16 or self.naa[0] >> 4 != 6:
@@ -160,7 +163,7 @@ def standard_inquiry(identity: Identity, *, third_party_copy: bool = True) -> by
     out = bytearray(96)
     out[0] = 0x00  # peripheral qualifier 0, device type 0 (SBC)
     out[1] = 0x80 if identity.removable else 0x00  # RMB
-    out[2] = identity.version  # VERSION: 07h SPC-5 by default
+    out[2] = identity.version  # VERSION: 06h SPC-4 by default
     out[3] = 0x12  # HISUP=1, RESPONSE DATA FORMAT=2
     out[4] = len(out) - 5  # ADDITIONAL LENGTH
     out[5] = 0x08 if third_party_copy else 0x00  # 3PC; TPGS=0, PROTECT=0

@@ -26,11 +26,18 @@ answers commands addressed to a LUN that has no unit with
 `no_unit_response` (INQUIRY with peripheral qualifier 011b, REPORT LUNS,
 REQUEST SENSE, else LOGICAL UNIT NOT SUPPORTED), SPC-5 4.6.
 
-Data lengths follow `sgguard.target.api`: data-out media commands whose data-out
-length differs from the transfer length the CDB implies are refused with
-ILLEGAL REQUEST, INVALID FIELD IN COMMAND INFORMATION UNIT, nothing written (as
-Linux LIO does); parameter lists shorter than their CDB's parameter list length
-are used as received (underflow), longer ones are truncated.
+Data lengths follow `sgguard.target.api`. WRITE, WRITE AND VERIFY and ORWRITE
+write what they received: data-out longer than the transfer length is cut to it
+(SAM-5 5.3.2: the device server transfers no more than the command asks for),
+data-out shorter than it (the initiator's expected data transfer length fell
+short: an iSCSI residual overflow, RFC 7143 11.4.5.1) writes the whole blocks
+received and nothing beyond them, GOOD; a part of a block cannot be written and
+is refused with ILLEGAL REQUEST, INVALID FIELD IN COMMAND INFORMATION UNIT,
+nothing written. The transport reports the residual from `expected_data_out`.
+Commands whose data-out only makes sense whole (VERIFY with BYTCHK, COMPARE AND
+WRITE, WRITE SAME) refuse any other length the same way. Parameter lists shorter
+than their CDB's parameter list length are used as received (underflow), longer
+ones are truncated.
 """
 
 from __future__ import annotations
@@ -898,10 +905,26 @@ class LogicalUnit:
         return self._read(lba, blocks)
 
     # -- WRITE ----------------------------------------------------------------------------
+    def _received(self, blocks: int, data_out: Any) -> tuple[Any, int]:
+        """The data-out to write and its block count: at most `blocks`, whole blocks only.
+
+        Longer data-out is cut to the transfer length; shorter data-out (EDTL below
+        the transfer length) is written as far as it holds whole blocks; a partial
+        block is INVALID FIELD IN COMMAND INFORMATION UNIT (see the module docstring).
+        """
+        n = blocks * self._bs
+        got = len(data_out)
+        if got == n:
+            return data_out, blocks
+        if got > n:
+            return data_out[:n], blocks
+        if got % self._bs:
+            raise _IU_MISMATCH
+        return data_out, got // self._bs
+
     def _write(self, lba: int, blocks: int, data_out: Any, fua: bool) -> Response:
         n = blocks * self._bs
-        if len(data_out) != n:
-            raise _IU_MISMATCH
+        data_out, blocks = self._received(blocks, data_out)
         if blocks:
             with self._wlock:
                 self.backend.write(lba, data_out, fua=fua or self._force_fua)
@@ -927,7 +950,7 @@ class LogicalUnit:
             raise _lba_out_of_range(lba)
         n = blocks * self._bs
         if len(data_out) != n:
-            raise _IU_MISMATCH
+            data_out, blocks = self._received(blocks, data_out)
         if blocks:
             with self._wlock:
                 self.backend.write(lba, data_out, fua=bool(flags & 0x08) or self._force_fua)
@@ -970,8 +993,7 @@ class LogicalUnit:
             raise _invalid_cdb(flags_byte, 2)  # BYTCHK 10b/11b reserved here
         self._check_transfer(lba, blocks, length_byte)
         n = blocks * self._bs
-        if len(data_out) != n:
-            raise _IU_MISMATCH
+        data_out, blocks = self._received(blocks, data_out)
         if blocks:
             with self._wlock:
                 self.backend.write(lba, data_out, fua=True)
@@ -1210,12 +1232,13 @@ class LogicalUnit:
             raise _invalid_cdb(fbyte, 7)  # ORPROTECT
         self._check_transfer(lba, blocks, lbyte)
         n = blocks * self._bs
-        if len(data_out) != n:
-            raise _IU_MISMATCH
+        data_out, blocks = self._received(blocks, data_out)
         if blocks:
             with self._wlock:
                 current = int.from_bytes(self.backend.read(lba, blocks), "big")
-                merged = (current | int.from_bytes(data_out, "big")).to_bytes(n, "big")
+                merged = (current | int.from_bytes(data_out, "big")).to_bytes(
+                    blocks * self._bs, "big"
+                )
                 self.backend.write(lba, merged, fua=bool(flags & 0x08) or self._force_fua)
         return Response(GOOD, b"", b"", n)
 

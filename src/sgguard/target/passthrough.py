@@ -665,7 +665,15 @@ class PassthroughLogicalUnit(LogicalUnit):
         self._checked_ranges(cdb, data)
         want_out = self.expected_data_out(cdb)
         if len(data) != want_out:
-            raise CheckCondition(0x05, Asc.INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT.value)
+            blocks = _partial_write_blocks(cdb, len(data), want_out, self._bs)
+            if blocks is None:
+                raise CheckCondition(0x05, Asc.INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT.value)
+            if blocks == 0:
+                return Response(Status.GOOD, b"", b"", want_out)  # nothing arrived to write
+            # WRITE / WRITE AND VERIFY / ORWRITE write the whole blocks received (as
+            # LogicalUnit does): the device gets a CDB for exactly those blocks
+            cdb = _with_transfer_length(cdb, blocks)
+            data = data[: blocks * self._bs]
         data_in_len = _data_in_length(cdb, self._bs)
         cdbs = rewrite_media_cdb(cdb, self.first, self._nb)
         if not cdbs:
@@ -800,6 +808,47 @@ class PassthroughLogicalUnit(LogicalUnit):
                 nexus, cdb, f"device GET LBA STATUS: {exc}", 0x04, Asc.INTERNAL_TARGET_FAILURE.value
             )
         return Response(Status.GOOD, data[:alloc], b"", len(data))
+
+
+# Data-out media writes whose received prefix of whole blocks can be written alone.
+_PARTIAL_WRITES = frozenset({0x0A, 0x2A, 0xAA, 0x8A, 0x2E, 0xAE, 0x8E, 0x8B})
+_PARTIAL_WRITES_32 = frozenset({0x000B, 0x000C, 0x000E})
+
+
+def _partial_write_blocks(cdb: bytes, got: int, want: int, block_size: int) -> int | None:
+    """Blocks to write when `got` bytes of data-out arrived for a CDB asking `want`; None: refuse.
+
+    Only WRITE, WRITE AND VERIFY and ORWRITE: more data than asked is cut to the
+    transfer length, less writes its whole blocks; part of a block is refused.
+    """
+    op = cdb[0]
+    if op == 0x7F:
+        if len(cdb) < 10 or (cdb[8] << 8 | cdb[9]) not in _PARTIAL_WRITES_32:
+            return None
+    elif op not in _PARTIAL_WRITES:
+        return None
+    if got > want:
+        return want // block_size
+    if got % block_size:
+        return None
+    return got // block_size
+
+
+def _with_transfer_length(cdb: bytes, blocks: int) -> bytes:
+    """`cdb` (a WRITE-family CDB of `_partial_write_blocks`) with TRANSFER LENGTH `blocks`."""
+    out = bytearray(cdb)
+    op = out[0]
+    if op == 0x0A:
+        out[4] = blocks & 0xFF  # 1..255 (256 is only ever the full request: 0 stays)
+    elif op in (0x2A, 0x2E):
+        struct.pack_into(">H", out, 7, blocks)
+    elif op in (0xAA, 0xAE):
+        struct.pack_into(">I", out, 6, blocks)
+    elif op == 0x7F:
+        struct.pack_into(">I", out, 28, blocks)
+    else:
+        struct.pack_into(">I", out, 10, blocks)
+    return bytes(out)
 
 
 def _data_in_length(cdb: bytes, block_size: int) -> int:
