@@ -970,6 +970,49 @@ def test_startstopunit_stop_and_start(disk: Disk) -> None:
     expect(disk.run(bytes(6)), EXPECT_GOOD)
 
 
+def removable_disk() -> Disk:
+    d = Disk()
+    d.lu = LogicalUnit(d.slice, Identity.for_slice("iqn.2026-01.test:tgt", "part1", removable=True))
+    d.lu.execute(bytes(6), b"", NEXUS)
+    return d
+
+
+def start_stop_cdb(immed: int, pc: int, no_flush: int, loej: int, start: int) -> bytes:
+    """START STOP UNIT in libiscsi's argument order (immed, pcm=0, pc, no_flush, loej, start)."""
+    return bytes((0x1B, immed, 0, 0, pc << 4 | no_flush << 2 | loej << 1 | start, 0))
+
+
+def test_startstopunit_noloej_removable_stays_ready() -> None:
+    """libiscsi StartStopUnit.NoLoej: LOEJ=0 never ejects; a removable unit stays accessible."""
+    d = removable_disk()
+    d.run(cdb10(0x2A, 0, 1), block(0x44))
+    flushes = d.base.flushes
+    for immed in (0, 1):
+        for no_flush in (0, 1):
+            for start in (0, 1):
+                expect(d.run(start_stop_cdb(immed, 0, no_flush, 0, start)), EXPECT_GOOD)
+                expect(d.run(bytes(6)), EXPECT_GOOD)
+    assert d.base.flushes == flushes + 2  # START=0 without NO_FLUSH flushed the cache
+    assert bytes(d.run(cdb10(0x28, 0, 1)).data_in) == block(0x44)
+    expect(d.run(start_stop_cdb(1, 0, 0, 1, 1)), EXPECT_GOOD)  # load: already loaded
+
+
+def test_startstopunit_noloej_fixed_unit_stops() -> None:
+    """RMB=0: START=0 is SBC-4's stopped power condition (see test_startstopunit_stop_and_start)."""
+    d = Disk()
+    expect(d.run(start_stop_cdb(1, 0, 1, 0, 0)), EXPECT_GOOD)
+    expect(d.run(bytes(6)), EXPECT_NOT_READY_INIT)
+
+
+@pytest.mark.parametrize("pc", range(1, 16))
+def test_startstopunit_pwrcnd_ignores_start_and_loej(pc: int) -> None:
+    """libiscsi StartStopUnit.PwrCnd: any POWER CONDITION, LOEJ=1 START=0: nothing ejected."""
+    for d in (removable_disk(), Disk()):
+        expect(d.run(start_stop_cdb(1, pc, 0, 1, 0)), EXPECT_GOOD)
+        expect(d.run(bytes(6)), EXPECT_GOOD)
+        assert d.lu.medium == "ready"
+
+
 def test_startstopunit_eject_and_load(disk: Disk) -> None:
     disk.run(inquiry(), nexus=OTHER)
     expect(disk.run(start_stop(False, loej=True)), EXPECT_GOOD)

@@ -1420,13 +1420,27 @@ class LogicalUnit:
     # -- medium state ------------------------------------------------------------------------
     @_implements(0x1B)
     def _start_stop_unit(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
-        """SBC-4 5.25 START STOP UNIT, emulated per slice: stop, eject, load, start."""
+        """SBC-4 5.25 START STOP UNIT, emulated per slice: stop, eject, load, start.
+
+        POWER CONDITION other than 0h (START_VALID): START and LOEJ are ignored
+        (SBC-4) and a slice has no power conditions of its own to enter (it cannot
+        spin down the shared disk), so the command completes with GOOD and changes
+        nothing. Reserved POWER CONDITION values are accepted the same way: a
+        deliberate leniency (SPC-5 would refuse a reserved code value) because
+        initiators probe all of them (libiscsi 1.19 StartStopUnit.PwrCnd expects
+        GOOD for 1h..Fh).
+
+        START=0 LOEJ=0: the write cache is flushed (unless NO_FLUSH). A fixed
+        unit (RMB=0) enters the stopped power condition: commands that need the
+        medium are NOT READY, INITIALIZING COMMAND REQUIRED until START=1. A
+        removable unit (RMB=1) keeps its medium loaded and accessible: like a
+        removable-medium drive it returns to the active power condition on the
+        next medium access by itself, so TEST UNIT READY stays GOOD (libiscsi
+        StartStopUnit.NoLoej). START=0 LOEJ=1 ejects; START=1 LOEJ=1 loads.
+        """
         b4 = cdb[4]
-        power = b4 >> 4
-        if power:
-            if power not in (0x1, 0x2, 0x3, 0x7, 0xA, 0xB):
-                raise _invalid_cdb(4, 7)
-            return _EMPTY_GOOD  # power conditions: nothing to spin down on a slice
+        if b4 >> 4:
+            return _EMPTY_GOOD  # a power condition: nothing to change on a slice
         start, loej, no_flush = bool(b4 & 0x01), bool(b4 & 0x02), bool(b4 & 0x04)
         with self._state_lock:
             if loej and any(s.prevent for s in self._nexus.values()):
@@ -1437,9 +1451,10 @@ class LogicalUnit:
                     self.backend.flush()
                 if loej:
                     self.medium = MediumState.EJECTED
-                elif self.medium == MediumState.READY:
+                    self._not_ready = True
+                elif self.medium == MediumState.READY and not self.identity.removable:
                     self.medium = MediumState.STOPPED
-                self._not_ready = True
+                    self._not_ready = True
                 return _EMPTY_GOOD
             if self.medium == MediumState.EJECTED and not loej:
                 raise CheckCondition(NOT_READY, ASC_MEDIUM_NOT_PRESENT)
