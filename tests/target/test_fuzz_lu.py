@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sgguard.policy import Policy
 from sgguard.scsi import table
 from sgguard.target.api import Nexus, Status
 from sgguard.target.backend import Backend, LbaExtent, LbaState, MemoryBackend, SliceBackend
@@ -93,6 +94,7 @@ EDGE_LBAS = (
 )
 EDGE_LENGTHS = (0, 1, 2, 3, BLOCKS - 1, BLOCKS, BLOCKS + 1, 255, 256, 0xFFFF, 2**32 - 1)
 ALL_ROWS = tuple(table.COMMANDS)
+PI32 = Policy(allow_opcodes=frozenset({0x7F}))
 
 
 class UncheckedWindow:
@@ -163,7 +165,10 @@ class Image:
         """A new logical unit on the same slice (a target restart: fresh reservations)."""
         manager = CopyManager(lambda nexus: [self.lu])
         self.lu = LogicalUnit(
-            self.slice, Identity.for_slice("iqn.fuzz:t", "slice"), copy_manager=manager
+            self.slice,
+            Identity.for_slice("iqn.fuzz:t", "slice"),
+            PI32,  # the 32-byte media commands too (opt-in: type 2 protection only)
+            copy_manager=manager,
         )
         return self.lu
 

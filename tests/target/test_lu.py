@@ -149,6 +149,15 @@ def disk() -> Disk:
     return Disk()
 
 
+# READ/VERIFY/WRITE/WRITE AND VERIFY/WRITE SAME/ORWRITE (32) run only when a policy names them
+PI32 = Policy(allow_opcodes=frozenset({0x7F}))
+
+
+@pytest.fixture
+def disk32() -> Disk:
+    return Disk(policy=PI32)
+
+
 # -- CDB builders --------------------------------------------------------------------------
 
 
@@ -294,7 +303,8 @@ def test_read16_huge_transfer_length(disk: Disk) -> None:
     expect(disk.run(cdb16(0x88, 0, 0xFFFFFFFF)), EXPECT_INVALID_FIELD_IN_CDB)
 
 
-def test_read12_and_read32_return_slice_data(disk: Disk) -> None:
+def test_read12_and_read32_return_slice_data(disk32: Disk) -> None:
+    disk = disk32
     disk.run(cdb10(0x2A, 7, 1), block(0x42))
     assert disk.run(cdb12(0xA8, 7, 1)).data_in == block(0x42)
     assert disk.run(cdb32(0x0009, 7, 1)).data_in == block(0x42)
@@ -302,7 +312,8 @@ def test_read12_and_read32_return_slice_data(disk: Disk) -> None:
     expect(disk.run(cdb32(0x0009, 2**64 - 1, 1)), EXPECT_LBA_OUT_OF_RANGE)
 
 
-def test_read32_additional_cdb_length_checked(disk: Disk) -> None:
+def test_read32_additional_cdb_length_checked(disk32: Disk) -> None:
+    disk = disk32
     cdb = bytearray(cdb32(0x0009, 0, 1))
     cdb[7] = 0x10
     expect(disk.run(bytes(cdb)), EXPECT_INVALID_FIELD_IN_CDB)
@@ -338,7 +349,8 @@ def test_write16_lba_2_64_minus_1(disk: Disk, lba: int) -> None:
     assert disk.inside() == bytes(SLICE_BLOCKS * BS)
 
 
-def test_write_all_sizes_land_in_the_slice(disk: Disk) -> None:
+def test_write_all_sizes_land_in_the_slice(disk32: Disk) -> None:
+    disk = disk32
     expect(disk.run(write6(1, 1), block(6)), EXPECT_GOOD)
     expect(disk.run(cdb12(0xAA, 2, 1), block(12)), EXPECT_GOOD)
     expect(disk.run(cdb16(0x8A, 3, 1), block(16)), EXPECT_GOOD)
@@ -442,7 +454,8 @@ def test_memoryview_data_out(disk: Disk) -> None:
 # -- WRITE AND VERIFY, VERIFY ----------------------------------------------------------------
 
 
-def test_writeverify10_12_16_32(disk: Disk) -> None:
+def test_writeverify10_12_16_32(disk32: Disk) -> None:
+    disk = disk32
     expect(disk.run(cdb10(0x2E, 0, 1), block(1)), EXPECT_GOOD)
     expect(disk.run(cdb12(0xAE, 1, 1), block(2)), EXPECT_GOOD)
     expect(disk.run(cdb16(0x8E, 2, 1), block(3)), EXPECT_GOOD)
@@ -472,7 +485,8 @@ def test_verify16_bytchk3_one_block_for_all(disk: Disk) -> None:
     expect(disk.run(cdb16(0x8F, 20, 4, flags=0x06), block(5)), EXPECT_MISCOMPARE)
 
 
-def test_verify12_32_bytchk2_is_invalid(disk: Disk) -> None:
+def test_verify12_32_bytchk2_is_invalid(disk32: Disk) -> None:
+    disk = disk32
     expect(disk.run(cdb12(0xAF, 0, 1, flags=0x04), block(0)), EXPECT_INVALID_FIELD_IN_CDB)
     expect(disk.run(cdb32(0x000A, 0, 1, flags=0x04), block(0)), EXPECT_INVALID_FIELD_IN_CDB)
     expect(disk.run(cdb32(0x000A, 0, 1, flags=0x02), block(0)), EXPECT_GOOD)
@@ -521,7 +535,8 @@ def test_writesame16_ndob(disk: Disk) -> None:
     expect(disk.run(cdb16(0x93, 1, 2, flags=0x01), block(1)), EXPECT_IU_MISMATCH)
 
 
-def test_writesame32_and_anchor(disk: Disk) -> None:
+def test_writesame32_and_anchor(disk32: Disk) -> None:
+    disk = disk32
     expect(disk.run(cdb32(0x000D, 3, 2), block(0x31)), EXPECT_GOOD)
     assert disk.inside(3, 2) == block(0x31) * 2
     expect(disk.run(cdb32(0x000D, 3, 2, flags=0x10), block(0x31)), EXPECT_INVALID_FIELD_IN_CDB)
@@ -647,7 +662,8 @@ def test_orwrite16_ors_the_data(disk: Disk) -> None:
     expect(disk.run(cdb16(0x8B, LAST, 2), block(1) * 2), EXPECT_LBA_OUT_OF_RANGE)
 
 
-def test_orwrite32_bmop_must_be_or(disk: Disk) -> None:
+def test_orwrite32_bmop_must_be_or(disk32: Disk) -> None:
+    disk = disk32
     cdb = bytearray(cdb32(0x000E, 6, 1))
     expect(disk.run(bytes(cdb), block(0x01)), EXPECT_GOOD)
     cdb[2] = 0x01
@@ -1070,9 +1086,44 @@ def test_reportsupportedopcodes_all(disk: Disk) -> None:
         op, sa, flags, cdb_len = struct.unpack_from(">BxHxBH", data, off)
         entries[(op, sa if flags & 1 else None)] = cdb_len
     assert entries[(0x28, None)] == 10 and entries[(0x88, None)] == 16
-    assert entries[(0x9E, 0x10)] == 16 and entries[(0x7F, 0x0009)] == 32
+    assert entries[(0x9E, 0x10)] == 16 and (0x7F, 0x0009) not in entries
     assert (0x3B, None) not in entries  # WRITE BUFFER is refused by the default policy
     assert set(entries) == set(disk.lu.implemented)
+    assert max(entries.values()) == 16  # no 32-byte CDB without type 2 protection
+
+
+def test_reportsupportedopcodes_lists_32_byte_commands_when_the_policy_enables_them(
+    disk32: Disk,
+) -> None:
+    data = bytes(disk32.run(rsoc()).data_in)
+    ops = {struct.unpack_from(">BxH", data, off) for off in range(4, len(data), 8)}
+    assert {(0x7F, sa) for sa in range(0x9, 0xF)} <= ops
+    data = bytes(disk32.run(rsoc(2, 0x7F, 0x000B)).data_in)
+    assert data[1] & 0x07 == 0x03 and struct.unpack_from(">H", data, 2)[0] == 32
+
+
+@pytest.mark.parametrize("sa", range(0x9, 0xF))
+def test_32_byte_media_commands_without_protection_type2_are_invalid_opcode(
+    disk: Disk, sa: int
+) -> None:
+    """SBC-4: READ/VERIFY/WRITE/WRITE AND VERIFY/WRITE SAME (32) need type 2 protection."""
+    data = block(0x5A) if sa in (0xB, 0xC, 0xD, 0xE) else b""
+    expect(disk.run(cdb32(sa, 0, 1), data), EXPECT_INVALID_OPCODE)
+    assert disk.inside() == bytes(SLICE_BLOCKS * BS)
+    assert disk.lu.expected_data_out(cdb32(sa, 0, 1)) == 0
+    assert "protection" in disk.refusals[-1].rule or "ORWRITE" in disk.refusals[-1].rule  # type: ignore[attr-defined]
+
+
+def test_reportsupportedopcodes_one_command_usage_fits_16_bytes(disk: Disk) -> None:
+    """libiscsi ReportSupportedOpcodes.OneCommand: every listed command's usage data, byte 0."""
+    data = bytes(disk.run(rsoc()).data_in)
+    for off in range(4, len(data), 8):
+        op, sa, flags = struct.unpack_from(">BxHxB", data, off)
+        one = bytes(disk.run(rsoc(2 if flags & 1 else 1, op, sa)).data_in)
+        assert one[1] & 0x07 == 0x03
+        length = struct.unpack_from(">H", one, 2)[0]
+        assert 0 < length <= 16 and one[4] == op
+        expect(disk.run(rsoc(1 if flags & 1 else 2, op, sa)), EXPECT_INVALID_FIELD_IN_CDB)
 
 
 def test_reportsupportedopcodes_rctd_has_timeouts(disk: Disk) -> None:

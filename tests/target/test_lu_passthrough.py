@@ -12,6 +12,7 @@ import random
 import struct
 from dataclasses import dataclass
 
+from sgguard.policy import Policy
 from sgguard.target.api import Nexus, Status
 from sgguard.target.backend import MemoryBackend
 from sgguard.target.identity import Identity
@@ -95,9 +96,9 @@ class DeviceModel:
         return hashlib.sha256(buf[: FIRST * BS] + buf[(FIRST + BLOCKS) * BS :]).hexdigest()
 
 
-def make() -> tuple[DeviceModel, PassthroughLogicalUnit]:
+def make(policy: Policy | None = None) -> tuple[DeviceModel, PassthroughLogicalUnit]:
     dev = DeviceModel()
-    lu = PassthroughLogicalUnit(dev, FIRST, BLOCKS, BS, Identity.for_slice("iqn.t", "p1"))
+    lu = PassthroughLogicalUnit(dev, FIRST, BLOCKS, BS, Identity.for_slice("iqn.t", "p1"), policy)
     lu.execute(bytes(6), b"", NX)
     return dev, lu
 
@@ -344,7 +345,8 @@ def test_passthrough_transport_failure_is_hardware_error() -> None:
 
 
 def test_passthrough_confinement_under_random_commands() -> None:
-    dev, lu = make()
+    # 32-byte media commands enabled (a disk with type 2 protection): confined as well
+    dev, lu = make(Policy(allow_opcodes=frozenset({0x7F})))
     before = dev.outside_hash()
     rng = random.Random(7)
     for i in range(3000):

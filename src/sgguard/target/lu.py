@@ -50,7 +50,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sgguard.policy import Decision, Policy, Refusal
+from sgguard.policy import Decision, Policy, Refusal, Verdict
 from sgguard.scsi import cdb as codec
 from sgguard.scsi import table
 from sgguard.scsi.model import CommandDef, DeviceType
@@ -355,6 +355,31 @@ def _reserved_mask(row: CommandDef) -> int:
     return mask
 
 
+# 32-byte media commands (SBC-4 5.13, 5.18, 5.39, 5.44, 5.49, 5.53): READ, VERIFY, WRITE,
+# WRITE AND VERIFY and WRITE SAME (32) exist for type 2 protection information; a
+# logical unit not formatted with type 2 protection terminates them with ILLEGAL
+# REQUEST, INVALID COMMAND OPERATION CODE, and so does this unit (a slice has no
+# protection information), which therefore neither runs nor reports them (REPORT
+# SUPPORTED OPERATION CODES). ORWRITE (32) likewise: its BMOP and ORWgeneration
+# processing beyond a plain OR is not emulated. A policy that names them in its allow
+# list (`allow = ["0x7f"]` or `["0x7f/0x9"]`, e.g. for a pass-through slice of a
+# disk formatted with type 2 protection) enables them, with every confinement check.
+_OPT_IN_32: Final = {
+    0x0009: "READ (32) needs type 2 protection information (SBC-4 5.18); the slice has none",
+    0x000A: "VERIFY (32) needs type 2 protection information (SBC-4 5.39); the slice has none",
+    0x000B: "WRITE (32) needs type 2 protection information (SBC-4 5.44); the slice has none",
+    0x000C: "WRITE AND VERIFY (32) needs type 2 protection information (SBC-4 5.49); "
+    "the slice has none",
+    0x000D: "WRITE SAME (32) needs type 2 protection information (SBC-4 5.53); the slice has none",
+    0x000E: "ORWRITE (32) BMOP/ORWgeneration processing is not emulated (SBC-4 5.13)",
+}
+
+
+def _opted_in(policy: Policy, opcode: int, service_action: int | None) -> bool:
+    allow = policy.allow_opcodes
+    return opcode in allow or (opcode, service_action) in allow
+
+
 # Dispatch plans by (policy, has a copy manager): units with the same policy share one.
 _PLANS: dict[tuple[Policy, bool], list[tuple[CommandDef, _Impl | None, Decision]]] = {}
 
@@ -446,6 +471,14 @@ class LogicalUnit:
                     continue  # another device type's reading of the opcode (MMC SEND KEY, ...)
                 impl = _IMPLEMENTED.get((op, sa))
                 emulated = impl is not None and self._delegate_present(op)
+                if (
+                    op == _VARIABLE_LENGTH
+                    and sa in _OPT_IN_32
+                    and not _opted_in(self.policy, op, sa)
+                ):
+                    why = _OPT_IN_32[sa]
+                    plan.append((row, None, Decision(Verdict.DENY, why, 0x05, 0x20, 0x00)))
+                    continue
                 decision = self.policy.decide(row, emulated=emulated)
                 plan.append((row, impl if decision.allowed else None, decision))
             if len(_PLANS) > 256:
