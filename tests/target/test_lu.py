@@ -620,7 +620,30 @@ def test_compareandwrite_beyond_eol(disk: Disk) -> None:
 
 
 def test_compareandwrite_data_length_mismatch(disk: Disk) -> None:
-    expect(disk.run(compare_and_write(0, 1), bytes(BS)), EXPECT_IU_MISMATCH)
+    expect(disk.run(compare_and_write(0, 1), bytes(BS)), EXPECT_INVALID_FIELD_IN_CDB)
+
+
+def test_compareandwrite_data_out_refusal_from_the_expected_length(disk: Disk) -> None:
+    """libiscsi CompareAndWrite.Simple/.InvalidDataOutSize through the transport's seam.
+
+    At 256 blocks the one-byte NUMBER OF LOGICAL BLOCKS wraps to 0; the initiator still
+    offers 512 blocks of data-out: refused (INVALID FIELD IN CDB, byte 13) before any data.
+    """
+    lu = disk.lu
+    assert lu.data_out_refusal(compare_and_write(0, 1), 2 * BS) is None
+    assert lu.data_out_refusal(compare_and_write(0, 0), 0) is None  # 0 blocks: a no-op
+    assert lu.data_out_refusal(cdb10(0x2A, 0, 1), 0) is None  # not COMPARE AND WRITE
+    for cdb, edtl in (
+        (compare_and_write(0, 0), 512 * BS),  # 256 wrapped to 0
+        (compare_and_write(0, 1), 4 * BS),  # too much data-out
+        (compare_and_write(0, 3), 4 * BS),  # too little
+    ):
+        resp = lu.data_out_refusal(cdb, edtl, NEXUS)
+        assert resp is not None
+        expect(resp, EXPECT_INVALID_FIELD_IN_CDB)
+        assert resp.sense[15] & 0x80 and resp.sense[15] & 0x40 and resp.sense[17] == 13
+    assert "COMPARE AND WRITE" in disk.refusals[-1].rule  # type: ignore[attr-defined]
+    assert disk.inside() == bytes(SLICE_BLOCKS * BS)
 
 
 def test_compareandwrite_0blocks(disk: Disk) -> None:

@@ -34,8 +34,11 @@ short: an iSCSI residual overflow, RFC 7143 11.4.5.1) writes the whole blocks
 received and nothing beyond them, GOOD; a part of a block cannot be written and
 is refused with ILLEGAL REQUEST, INVALID FIELD IN COMMAND INFORMATION UNIT,
 nothing written. The transport reports the residual from `expected_data_out`.
-Commands whose data-out only makes sense whole (VERIFY with BYTCHK, COMPARE AND
-WRITE, WRITE SAME) refuse any other length the same way. Parameter lists shorter
+Commands whose data-out only makes sense whole (VERIFY with BYTCHK, WRITE SAME)
+refuse any other length the same way; COMPARE AND WRITE refuses it with INVALID
+FIELD IN CDB (NUMBER OF LOGICAL BLOCKS), and `data_out_refusal` lets a transport
+refuse it before collecting data-out, from the initiator's expected data transfer
+length (the unit only sees the data-out the transport passes). Parameter lists shorter
 than their CDB's parameter list length are used as received (underflow), longer
 ones are truncated.
 """
@@ -724,6 +727,36 @@ class LogicalUnit:
         except (IndexError, struct.error):
             return 0
 
+    def data_out_refusal(
+        self, cdb: bytes, expected_length: int, nexus: Nexus | None = None
+    ) -> Response | None:
+        """The CHECK CONDITION for a command that cannot run with this expected data-out length.
+
+        For the transport, before it collects any data-out: `expected_length` is the
+        initiator's expected data transfer length (iSCSI EDTL). None: the command may
+        run (shorter or longer data-out is then handled by `execute`, see the module
+        docstring). COMPARE AND WRITE (SBC-4 5.2) needs exactly 2 x NUMBER OF
+        LOGICAL BLOCKS blocks (the verify and the write instances): any other length
+        means the initiator and the CDB disagree about the blocks, and the command
+        is refused with ILLEGAL REQUEST, INVALID FIELD IN CDB pointing at NUMBER OF
+        LOGICAL BLOCKS, nothing read or written. That includes a one-byte NUMBER OF
+        LOGICAL BLOCKS that wrapped to 0 under 256 blocks' worth of data (libiscsi
+        CompareAndWrite.Simple); with no data-out, 0 blocks stays a no-op (SBC-4).
+        """
+        if len(cdb) < 14 or cdb[0] != 0x89 or (0x89, None) not in self._implemented:
+            return None
+        if expected_length == 2 * cdb[13] * self._bs:
+            return None
+        if nexus is not None:
+            why = (
+                f"data-out length {expected_length} is not 2 x {cdb[13]} blocks "
+                "(COMPARE AND WRITE verify and write instances)"
+            )
+            self._record_refusal(
+                nexus, cdb, self._ops[0x89].row, why, ILLEGAL_REQUEST, *ASC_INVALID_FIELD_IN_CDB
+            )
+        return self._check_response(_invalid_cdb(13))
+
     def task_management(self, function: TaskManagement, nexus: Nexus) -> None:
         """SAM-5 7: unit attentions and per-nexus state after a task management function."""
         if function in (TaskManagement.ABORT_TASK, TaskManagement.ABORT_TASK_SET):
@@ -1243,7 +1276,7 @@ class LogicalUnit:
         self._check_range(lba, blocks)
         n = blocks * self._bs
         if len(data_out) != 2 * n:
-            raise _IU_MISMATCH
+            raise _invalid_cdb(13)  # as `data_out_refusal`: the data and the CDB disagree
         if blocks == 0:
             return _EMPTY_GOOD
         verify = bytes(data_out[:n])
