@@ -194,7 +194,8 @@ class Task:
     expected_length: int
     bidi_read_length: int | None
     immediate: bool
-    needed: int = 0  # data-out bytes we take: min(EDTL, what the CDB asks for)
+    needed: int = 0  # data-out bytes we solicit: min(EDTL, what the CDB asks for)
+    keep: int = 0  # data-out bytes we pass on: all received, up to EDTL (RFC 7143 11.3.4)
     spdtl_out: int = 0  # what the CDB asks for (SCSI data-out length)
     buffer: bytearray | None = None
     direct: Buffer | None = None  # the command's immediate data when it is all the data
@@ -218,10 +219,10 @@ class Task:
     @property
     def data_out(self) -> memoryview:
         if self.direct is not None:
-            return memoryview(self.direct)[: self.needed]
+            return memoryview(self.direct)[: self.keep]
         if self.buffer is None:
             return memoryview(b"")
-        return memoryview(self.buffer)[: self.needed]
+        return memoryview(self.buffer)
 
     def _data_complete(self) -> bool:
         return self.unsolicited_done and not self.r2ts and self.solicit_next >= self.needed
@@ -819,9 +820,10 @@ class Connection:
                 )
                 task.needed = 0
             imm = len(cmd.data)
-            if task.needed and imm >= task.needed and task.failed is None:
+            task.keep = min(cmd.expected_length, self.group.max_transfer)
+            if imm >= task.needed and task.failed is None and (task.needed or cmd.final):
                 task.direct = cmd.data  # all of it came as immediate data: no copy
-            elif task.needed and imm:
+            elif imm:
                 self._store(task, 0, cmd.data, reserved=False)
             task.unsolicited_next = imm
             unsolicited_limit = imm
@@ -940,7 +942,7 @@ class Connection:
         against the write budget; immediate and unsolicited data are counted here)."""
         if task.failed is not None:
             return
-        end = min(offset + len(data), task.needed)
+        end = min(offset + len(data), task.keep)
         if end > offset:
             piece = bytes(memoryview(data)[: end - offset])
             task.segments.append((offset, piece))
@@ -985,7 +987,7 @@ class Connection:
             return
         if task.segments:
             # assemble the data-out once, when all of it is here
-            buf = bytearray(task.needed)
+            buf = bytearray(max(off + len(piece) for off, piece in task.segments))
             for off, piece in task.segments:
                 buf[off : off + len(piece)] = piece
             task.buffer = buf
