@@ -646,6 +646,22 @@ def test_compareandwrite_data_out_refusal_from_the_expected_length(disk: Disk) -
     assert disk.inside() == bytes(SLICE_BLOCKS * BS)
 
 
+def test_writesame_data_out_refusal_from_the_expected_length(disk: Disk) -> None:
+    """libiscsi WriteSame10/16.InvalidDataOutSize: half a block or two blocks of data-out."""
+    lu = disk.lu
+    for cdb in (cdb10(0x41, 0, 1, flags=0x08), cdb16(0x93, 0, 1, flags=0x08)):
+        assert lu.data_out_refusal(cdb, BS) is None
+        for edtl in (BS // 2, 2 * BS, 0):
+            resp = lu.data_out_refusal(cdb, edtl, NEXUS)
+            assert resp is not None
+            expect(resp, EXPECT_IU_MISMATCH)
+    ndob = cdb16(0x93, 0, 1, flags=0x01)
+    assert lu.data_out_refusal(ndob, 0) is None
+    assert lu.data_out_refusal(ndob, BS) is not None
+    assert "WRITE SAME" in disk.refusals[-1].rule  # type: ignore[attr-defined]
+    expect(disk.run(cdb10(0x41, 0, 1), block(1) * 2), EXPECT_IU_MISMATCH)  # execute agrees
+
+
 def test_compareandwrite_0blocks(disk: Disk) -> None:
     expect(disk.run(compare_and_write(0, 0)), EXPECT_GOOD)
 

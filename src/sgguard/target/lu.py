@@ -742,20 +742,27 @@ class LogicalUnit:
         LOGICAL BLOCKS, nothing read or written. That includes a one-byte NUMBER OF
         LOGICAL BLOCKS that wrapped to 0 under 256 blocks' worth of data (libiscsi
         CompareAndWrite.Simple); with no data-out, 0 blocks stays a no-op (SBC-4).
+        WRITE SAME (10/16, SBC-4 5.51/5.52) needs exactly one block (none with
+        NDOB=1): any other length is INVALID FIELD IN COMMAND INFORMATION UNIT, as
+        `execute` answers it (libiscsi WriteSame10/16.InvalidDataOutSize).
         """
-        if len(cdb) < 14 or cdb[0] != 0x89 or (0x89, None) not in self._implemented:
+        op = cdb[0] if cdb else -1
+        if op == 0x89 and len(cdb) >= 14 and (op, None) in self._implemented:
+            want = 2 * cdb[13] * self._bs
+            what = f"2 x {cdb[13]} blocks (COMPARE AND WRITE verify and write instances)"
+            cc = _invalid_cdb(13)
+        elif op in (0x41, 0x93) and len(cdb) >= 2 and (op, None) in self._implemented:
+            want = 0 if op == 0x93 and cdb[1] & 0x01 else self._bs
+            what = "the one block WRITE SAME writes" if want else "none (WRITE SAME NDOB=1)"
+            cc = _IU_MISMATCH
+        else:
             return None
-        if expected_length == 2 * cdb[13] * self._bs:
+        if expected_length == want:
             return None
         if nexus is not None:
-            why = (
-                f"data-out length {expected_length} is not 2 x {cdb[13]} blocks "
-                "(COMPARE AND WRITE verify and write instances)"
-            )
-            self._record_refusal(
-                nexus, cdb, self._ops[0x89].row, why, ILLEGAL_REQUEST, *ASC_INVALID_FIELD_IN_CDB
-            )
-        return self._check_response(_invalid_cdb(13))
+            why = f"data-out length {expected_length} is not {what}"
+            self._record_refusal(nexus, cdb, self._ops[op].row, why, cc.key, cc.asc, cc.ascq)
+        return self._check_response(cc)
 
     def task_management(self, function: TaskManagement, nexus: Nexus) -> None:
         """SAM-5 7: unit attentions and per-nexus state after a task management function."""
