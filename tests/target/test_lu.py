@@ -1116,6 +1116,29 @@ def test_preventallow_invalid_prevent_field(disk: Disk) -> None:
 # -- what the unit supports ---------------------------------------------------------------------
 
 
+def test_readdefectdata10_simple(disk: Disk) -> None:
+    """libiscsi ReadDefectData10.Simple: req_plist 0, req_glist 0, format 0, alloc 32."""
+    resp = disk.run(struct.pack(">BBBxxxxHB", 0x37, 0, 0, 32, 0))
+    expect(resp, EXPECT_GOOD)
+    assert bytes(resp.data_in) == bytes(4)
+    resp = disk.run(struct.pack(">BBBxxxxHB", 0x37, 0, 0x18 | 0x05, 32, 0))
+    assert bytes(resp.data_in) == bytes((0, 0x1D, 0, 0))  # PLISTV GLISTV, format echoed, empty
+    assert disk.run(struct.pack(">BBBxxxxHB", 0x37, 0, 0x18, 2, 0)).data_in == b"\x00\x18"
+    expect(disk.run(struct.pack(">BBBxxxxHB", 0x37, 0, 0x07, 32, 0)), EXPECT_INVALID_FIELD_IN_CDB)
+
+
+def test_readdefectdata12_simple(disk: Disk) -> None:
+    resp = disk.run(struct.pack(">BBIIBB", 0xB7, 0x10 | 0x03, 0, 64, 0, 0))
+    expect(resp, EXPECT_GOOD)
+    assert bytes(resp.data_in) == bytes((0, 0x13)) + bytes(6) and resp.data_length == 8
+    expect(disk.run(struct.pack(">BBIIBB", 0xB7, 0x07, 0, 64, 0, 0)), EXPECT_INVALID_FIELD_IN_CDB)
+
+
+def test_readdefectdata_needs_the_medium(disk: Disk) -> None:
+    expect(disk.run(start_stop(False, loej=True)), EXPECT_GOOD)
+    expect(disk.run(struct.pack(">BBBxxxxHB", 0x37, 0, 0, 32, 0)), EXPECT_NO_MEDIUM)
+
+
 def test_reportsupportedopcodes_all(disk: Disk) -> None:
     resp = disk.run(rsoc())
     data = bytes(resp.data_in)

@@ -1397,6 +1397,35 @@ class LogicalUnit:
         data = struct.pack(">IB3x", len(body) + 4, 0x01 if report_type else 0) + bytes(body)
         return Response(GOOD, data[:alloc], b"", len(data))
 
+    # -- READ DEFECT DATA ---------------------------------------------------------------------------
+    @staticmethod
+    def _defect_header_flags(cdb: bytes, byte: int) -> int:
+        """PLISTV/GLISTV (the empty lists asked for are valid) and the format, echoed."""
+        flags = cdb[byte]
+        if flags & 0x07 == 0x07:
+            raise _invalid_cdb(byte, 2)  # DEFECT LIST FORMAT 111b is reserved
+        return flags & 0x1F
+
+    @_implements(0x37, flags=_MEDIUM)
+    def _read_defect_data10(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
+        """SBC-4 READ DEFECT DATA (10): a slice has no defect list of its own (empty lists).
+
+        The shared disk's grown defects are the device's business and are never
+        reported through a slice; an emulated medium has no primary defects.
+        """
+        head = self._defect_header_flags(cdb, 2)
+        alloc = _U16(cdb, 7)[0]
+        data = bytes((0, head, 0, 0))  # DEFECT LIST LENGTH 0
+        return Response(GOOD, data[:alloc], b"", len(data))
+
+    @_implements(0xB7, flags=_MEDIUM)
+    def _read_defect_data12(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
+        """SBC-4 READ DEFECT DATA (12): empty lists, GENERATION CODE 0 (never changes)."""
+        head = self._defect_header_flags(cdb, 1)
+        alloc = _U32(cdb, 6)[0]
+        data = bytes((0, head)) + bytes(6)  # GENERATION CODE 0, DEFECT LIST LENGTH 0
+        return Response(GOOD, data[:alloc], b"", len(data))
+
     # -- capacity and identity ------------------------------------------------------------------
     @_implements(0x25, flags=_MEDIUM)
     def _read_capacity10(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
