@@ -81,7 +81,9 @@ def parse(log: str) -> SuiteRun:
     return run
 
 
-def test_conformance_iscsi_test_cu_dataloss_all(tmp_path: Path) -> None:
+def test_conformance_iscsi_test_cu_dataloss_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     need("iscsi-test-cu")
     image = tmp_path / "disk0.img"
     make_image(image)
@@ -105,17 +107,17 @@ def test_conformance_iscsi_test_cu_dataloss_all(tmp_path: Path) -> None:
     (artifacts / "iscsi-test-cu.log").write_text(log)
     run = parse(log)
     total, _passed, failed = run.totals
-    print("\n" + run.summary)
-    print(f"\nskipped ({len(run.skips)}; tgt 1.0.85: {TGT_SKIPPED}):")
-    for name, why in sorted(run.skips.items()):
-        print(f"  {name}: {why}")
+    lines = ["", "iscsi-test-cu --dataloss --test=ALL against sgguard serve:", run.summary]
+    lines.append(f"\nskipped ({len(run.skips)}; tgt 1.0.85: {TGT_SKIPPED}):")
+    lines += [f"  {name}: {why}" for name, why in sorted(run.skips.items())]
     failures = sorted(n for n, s in run.tests.items() if s == "FAILED")
-    print(f"\nfailed ({len(failures)}; tgt 1.0.85: {TGT_FAILED}):")
-    for name in failures:
-        print(f"  {name}: {LU_AREA.get(name, 'iSCSI transport (issue 5)')}")
+    lines.append(f"\nfailed ({len(failures)}; tgt 1.0.85: {TGT_FAILED}):")
+    lines += [f"  {n}: {LU_AREA.get(n, 'iSCSI transport (issue 5)')}" for n in failures]
     fixed = sorted(set(LU_AREA) - set(failures))
     if fixed:
-        print("\nlisted as logical unit failures but passing now:", ", ".join(fixed))
+        lines.append("listed as logical unit failures but passing now: " + ", ".join(fixed))
+    with capsys.disabled():  # the table is part of the result: always shown
+        print("\n".join(lines))
     assert rc == 0
     assert total == TGT_TESTS and len(run.tests) == total
     transport = [n for n in failures if n not in LU_AREA]
