@@ -590,6 +590,14 @@ def test_formatunit_zeroes_the_slice_only(disk: Disk) -> None:
     assert disk.inside() == bytes(SLICE_BLOCKS * BS)
 
 
+def test_formatunit_fmtdata_header_length_reported(disk: Disk) -> None:
+    """The data length is the parameter list header the CDB asks for, not what arrived."""
+    resp = disk.run(bytes((0x04, 0x10, 0, 0, 0, 0)), bytes(4) + bytes(BS))  # EDTL above
+    expect(resp, EXPECT_GOOD)
+    assert resp.data_length == 4
+    assert disk.run(bytes((0x04, 0, 0, 0, 0, 0))).data_length == 0
+
+
 def test_formatunit_fmtpinfo_is_invalid(disk: Disk) -> None:
     expect(disk.run(bytes((0x04, 0x80, 0, 0, 0, 0))), EXPECT_INVALID_FIELD_IN_CDB)
 

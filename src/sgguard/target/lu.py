@@ -1267,7 +1267,7 @@ class LogicalUnit:
                     self.backend.punch(lba, blocks)
                 else:
                     self.backend.write_same(lba, blocks, bytes(self._bs))
-        return Response(GOOD, b"", b"", len(data_out))
+        return Response(GOOD, b"", b"", _DATA_OUT[(0x04, None)](self, cdb))
 
     # -- COMPARE AND WRITE, ORWRITE ----------------------------------------------------------
     @_implements(0x89, flags=_MEDIUM | _WRITES)
