@@ -21,17 +21,13 @@ pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 TGT_TESTS, TGT_FAILED, TGT_SKIPPED = 230, 8, 81
 
-# Failures that belong to the SCSI logical unit (issue 4, sgguard.target.lu), not to
-# the iSCSI transport, with why; the test asserts nothing else fails and reports
-# any of these that now pass.
-LU_AREA = {
-    "CompareAndWrite.Simple": "COMPARE AND WRITE longer than the Block Limits VPD's "
-    "MAXIMUM COMPARE AND WRITE LENGTH succeeds; libiscsi expects INVALID FIELD IN CDB",
-    "CompareAndWrite.Miscompare": "same as CompareAndWrite.Simple",
-    "ReportSupportedOpcodes.OneCommand": "RSOC one-command usage data: CDB[0] 0x00 for opcode 0x7f",
-    "StartStopUnit.PwrCnd": "START STOP UNIT with a POWER CONDITION refused (INVALID FIELD IN CDB)",
-    "StartStopUnit.NoLoej": "START STOP UNIT with LOEJ=0 leaves the unit NOT READY (04/02)",
-}
+
+def area(test: str) -> str:
+    """Which part owns a test: the iSCSI suites and multipath exercise the transport
+    (issue 5), every SCSI command suite the logical unit (issue 4)."""
+    if test.startswith(("iSCSI", "MultipathIO")):
+        return "iSCSI transport (sgguard.iscsi, issue 5)"
+    return "SCSI logical unit (sgguard.target.lu, issue 4)"
 
 
 @dataclass
@@ -112,17 +108,12 @@ def test_conformance_iscsi_test_cu_dataloss_all(
     lines += [f"  {name}: {why}" for name, why in sorted(run.skips.items())]
     failures = sorted(n for n, s in run.tests.items() if s == "FAILED")
     lines.append(f"\nfailed ({len(failures)}; tgt 1.0.85: {TGT_FAILED}):")
-    lines += [f"  {n}: {LU_AREA.get(n, 'iSCSI transport (issue 5)')}" for n in failures]
-    fixed = sorted(set(LU_AREA) - set(failures))
-    if fixed:
-        lines.append("listed as logical unit failures but passing now: " + ", ".join(fixed))
+    lines += [f"  {n}: {area(n)}" for n in failures]
     with capsys.disabled():  # the table is part of the result: always shown
         print("\n".join(lines))
     assert rc == 0
     assert total == TGT_TESTS and len(run.tests) == total
-    transport = [n for n in failures if n not in LU_AREA]
-    assert transport == [], f"failures outside the logical unit's list: {transport}"
-    assert not [n for n in failures if n.startswith(("iSCSIcmdsn", "iSCSIdatasn", "iSCSITMF"))]
+    assert failures == [], f"failed: {[(n, area(n)) for n in failures]}"
     assert len(run.skips) < TGT_SKIPPED
     assert failed == len(failures)
     assert f"{PREFIX}:conf" in url
