@@ -106,3 +106,17 @@ def test_decode_cli_unmap_worst_case_without_data_out() -> None:
 def test_decode_cli_bad_data_out_names_option() -> None:
     p = sg("42 00 00 00 00 00 00 00 28 00", "--data-out", "0026 0021 00000000")
     assert p.returncode == 2 and p.stderr.startswith("sgguard decode: error: --data-out: field")
+
+
+def test_decode_cli_one_byte_per_argument_is_one_cdb() -> None:
+    joined = sg("--json", "28", "00", "00", "00", "10", "00", "00", "00", "08", "00")
+    single = sg("--json", "28000000100000000800")
+    assert joined.returncode == 0, joined.stderr
+    assert json.loads(joined.stdout) == json.loads(single.stdout)
+    assert len(json.loads(joined.stdout)) == 1
+
+
+def test_decode_cli_multi_byte_arguments_stay_separate_cdbs() -> None:
+    result = sg("--json", "000000000000", "120000002400")
+    assert result.returncode == 0, result.stderr
+    assert [d["opcode"] for d in json.loads(result.stdout)] == [0x00, 0x12]

@@ -56,6 +56,9 @@ def parse_hex(text: str, what: str) -> bytes:
     return bytes(out)
 
 
+_SINGLE_BYTE = re.compile(r"(?:0[xX])?[0-9a-fA-F]{2}")
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "decode",
@@ -64,7 +67,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "Describe SCSI CDBs: name per device type, every field, what the command can do"
             " and the LBA ranges it touches. Each HEX argument is one CDB: hex digits,"
             " optionally prefixed with 0x, optionally separated by spaces, colons, dashes,"
-            " dots or underscores between bytes. Bad input: one line per bad argument on"
+            " dots or underscores between bytes. When every argument is a single byte"
+            " (`sgguard decode 28 00 00 00 10 00 00 00 08 00`, as sg_raw takes them),"
+            " the arguments together are one CDB. Bad input: one line per bad argument on"
             " stderr, exit status 2."
         ),
     )
@@ -323,9 +328,12 @@ def run(args: argparse.Namespace) -> int:
         if len(args.cdbs) != 1:
             raise InputError("--data-out needs exactly one CDB", where="--data-out")
         data_out = parse_hex(args.data_out, "--data-out")
+    cdbs: list[str] = list(args.cdbs)
+    if len(cdbs) > 1 and all(_SINGLE_BYTE.fullmatch(t) for t in cdbs):
+        cdbs = [" ".join(cdbs)]  # sg_raw style: one byte per argument
     docs: list[dict[str, Any]] = []
     errors: list[str] = []
-    for i, text in enumerate(args.cdbs, 1):
+    for i, text in enumerate(cdbs, 1):
         where = f"argument {i} ({text!r})"
         try:
             raw = parse_hex(text, where)
