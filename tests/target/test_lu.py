@@ -464,6 +464,16 @@ def test_writeverify10_12_16_32(disk32: Disk) -> None:
     expect(disk.run(cdb16(0x8E, 2**64 - 1, 1), block(3)), EXPECT_LBA_OUT_OF_RANGE)
 
 
+def test_read10_invalid_flagged_as_write_ignores_the_data_out(disk: Disk) -> None:
+    """libiscsi iSCSIResiduals.Read10Invalid: READ (10) sent with a block of data-out."""
+    disk.run(cdb10(0x2A, 0, 1), block(0x21))
+    resp = disk.run(cdb10(0x28, 0, 1), block(0xA6))
+    expect(resp, EXPECT_GOOD)
+    assert bytes(resp.data_in) == block(0x21)
+    expect(disk.run(cdb10(0x2F, 0, 1), block(0xA6)), EXPECT_GOOD)  # VERIFY BYTCHK=0 alike
+    assert disk.inside(0, 1) == block(0x21)
+
+
 def test_verify10_bytchk0(disk: Disk) -> None:
     expect(disk.run(cdb10(0x2F, 0, 8)), EXPECT_GOOD)
     expect(disk.run(cdb10(0x2F, LAST, 2)), EXPECT_LBA_OUT_OF_RANGE)

@@ -274,6 +274,19 @@ def test_passthrough_write_residuals_forward_the_blocks_received() -> None:
     assert len(dev.cdbs) == sent
 
 
+def test_passthrough_data_out_on_a_read_is_ignored_and_caw_mismatch_refused() -> None:
+    dev, lu = make()
+    expect(lu.execute(cdb10(0x2A, 0, 1), b"\x21" * BS, NX), EXPECT_GOOD)
+    resp = lu.execute(cdb10(0x28, 0, 1), b"\xa6" * BS, NX)  # libiscsi Read10Invalid
+    expect(resp, EXPECT_GOOD)
+    assert bytes(resp.data_in) == b"\x21" * BS
+    sent = len(dev.cdbs)
+    caw = struct.pack(">BBQxxxBxx", 0x89, 0, 0, 0)  # 256 blocks wrapped to 0, data follows
+    resp = lu.execute(caw, b"\x21" * 4 * BS, NX)
+    assert sense_triple(resp.sense) == (0x5, 0x24, 0x00)
+    assert len(dev.cdbs) == sent
+
+
 def test_passthrough_inquiry_describes_the_slice() -> None:
     dev, lu = make()
     data = bytes(lu.execute(inquiry(True, 0x83), b"", NX).data_in)

@@ -34,7 +34,9 @@ short: an iSCSI residual overflow, RFC 7143 11.4.5.1) writes the whole blocks
 received and nothing beyond them, GOOD; a part of a block cannot be written and
 is refused with ILLEGAL REQUEST, INVALID FIELD IN COMMAND INFORMATION UNIT,
 nothing written. The transport reports the residual from `expected_data_out`.
-Commands whose data-out only makes sense whole (VERIFY with BYTCHK, WRITE SAME)
+Commands that take no data-out (READ, VERIFY with BYTCHK=0, ...) ignore any
+offered (libiscsi Read10Invalid: a READ flagged as a write is GOOD). Commands
+whose data-out only makes sense whole (VERIFY with BYTCHK, WRITE SAME)
 refuse any other length the same way; COMPARE AND WRITE refuses it with INVALID
 FIELD IN CDB (NUMBER OF LOGICAL BLOCKS), and `data_out_refusal` lets a transport
 refuse it before collecting data-out, from the initiator's expected data transfer
@@ -1109,9 +1111,7 @@ class LogicalUnit:
         self._check_transfer(lba, blocks, length_byte)
         bs = self._bs
         if bytchk == 0:
-            if data_out:
-                raise _IU_MISMATCH
-            return _EMPTY_GOOD
+            return _EMPTY_GOOD  # no data-out: any offered is ignored, as READ ignores it
         want = blocks * bs if bytchk == 1 else (bs if blocks else 0)
         if len(data_out) != want:
             raise _IU_MISMATCH

@@ -664,7 +664,11 @@ class PassthroughLogicalUnit(LogicalUnit):
         data = bytes(data_out)
         self._checked_ranges(cdb, data)
         want_out = self.expected_data_out(cdb)
+        if want_out == 0 and not (row is not None and row.effects & _MEDIA_WRITES):
+            data = b""  # a read without data-out ignores any offered (as LogicalUnit does)
         if len(data) != want_out:
+            if cdb[0] == 0x89:  # COMPARE AND WRITE: the data and NUMBER OF LOGICAL BLOCKS disagree
+                raise CheckCondition(0x05, Asc.INVALID_FIELD_IN_CDB.value, field=(13, None, True))
             blocks = _partial_write_blocks(cdb, len(data), want_out, self._bs)
             if blocks is None:
                 raise CheckCondition(0x05, Asc.INVALID_FIELD_IN_COMMAND_INFORMATION_UNIT.value)
