@@ -500,6 +500,7 @@ def build_portal_group(
     from sgguard.iscsi.target import Target
     from sgguard.policy import Policy
     from sgguard.target.backend import BackendError, FileBackend, MemoryBackend, SliceBackend
+    from sgguard.target.copymanager import CopyManager
     from sgguard.target.identity import Identity
     from sgguard.target.lu import LogicalUnit
     from sgguard.target.reservations import AptplFile, Reservations
@@ -570,9 +571,31 @@ def build_portal_group(
                 )
             slices[s.name] = SliceBackend(base, start, length)
             descriptions[s.name] = f"{s.backing} {desc} (bytes {start}..{start + length})"
-        targets = []
+        targets: list[Any] = []
         lun_lists: dict[str, list[int]] = {}
         holder: list[Any] = []
+
+        def copy_peers(nexus: Any) -> list[Any]:
+            # EXTENDED COPY may move blocks only between units this initiator could
+            # use itself: those of the target it is logged in to, and of targets whose
+            # ACL admits its name and which ask for no CHAP secret it may not know.
+            own = nexus.target.split(",t,")[0]
+            return [
+                unit
+                for tgt in targets
+                if tgt.name == own
+                or (
+                    tgt.chap is None
+                    and (
+                        tgt.allowed_initiators is None
+                        or nexus.initiator_name in tgt.allowed_initiators
+                    )
+                )
+                for unit in tgt.luns.values()
+                if unit is not None
+            ]
+
+        copy_manager = CopyManager(copy_peers)
         for t in config.targets:
             luns: dict[int, Any] = {}
             lun_lists[t.name] = [n.lun for n in t.luns]
@@ -601,6 +624,7 @@ def build_portal_group(
                     log=refusal_log,
                     report_luns=report,
                     reservations=Reservations(store=aptpl, on_abort=on_abort),
+                    copy_manager=copy_manager,
                 )
             targets.append(
                 Target(

@@ -154,3 +154,94 @@ def test_config_default_image_created_once(tmp_path: Path) -> None:
         assert all(s > 0 for s in sizes)
     finally:
         built.close()
+
+
+XCOPY_SITE = """
+[[backing]]
+name = "mem"
+memory = "4MiB"
+
+[[slice]]
+name = "a"
+backing = "mem"
+select = "range=1MiB:1MiB"
+
+[[slice]]
+name = "b"
+backing = "mem"
+select = "range=2MiB:1MiB"
+
+[[slice]]
+name = "c"
+backing = "mem"
+select = "range=3MiB:1MiB"
+
+[[target]]
+name = "iqn.2026-11.test:a"
+allowed_initiators = ["iqn.2026-11.test:tenant1"]
+  [[target.lun]]
+  lun = 0
+  slice = "a"
+
+[[target]]
+name = "iqn.2026-11.test:b"
+allowed_initiators = ["iqn.2026-11.test:tenant1"]
+  [[target.lun]]
+  lun = 0
+  slice = "b"
+
+[[target]]
+name = "iqn.2026-11.test:c"
+allowed_initiators = ["iqn.2026-11.test:tenant2"]
+  [[target.lun]]
+  lun = 0
+  slice = "c"
+"""
+
+
+def _xcopy_one_block(src_naa: bytes, dst_naa: bytes) -> tuple[bytes, bytes]:
+    import struct
+
+    def cscd(naa: bytes) -> bytes:
+        out = bytearray(32)
+        out[0] = 0xE4
+        out[4:8] = bytes((0x01, 0x03, 0x00, 16))
+        out[8:24] = naa
+        out[29:32] = (512).to_bytes(3, "big")
+        return bytes(out)
+
+    seg = struct.pack(">BBHHHxxHQQ", 0x02, 0, 0x18, 0, 1, 1, 0, 0)
+    cs = cscd(src_naa) + cscd(dst_naa)
+    param = struct.pack(">BBHxxxxII", 1, 0, len(cs), len(seg), 0) + cs + seg
+    return struct.pack(">BBxxxxxxxxIxx", 0x83, 0x00, len(param)), param
+
+
+def test_config_extended_copy_only_between_targets_the_initiator_may_use() -> None:
+    from sgguard.scsi.sense import decode_sense
+    from sgguard.target.api import Nexus, Status
+
+    built = build_portal_group(parse_config(tomllib.loads(XCOPY_SITE), source="site.toml"))
+    try:
+        units = {n[-1]: t.luns[0] for n, t in built.group.targets.items()}
+        mem = units["a"].backend.base  # type: ignore[attr-defined]
+        mem.buffer[1 << 20 : (1 << 20) + 512] = b"\x11" * 512
+        nexus = Nexus(
+            "iqn.2026-11.test:tenant1,i,0x1",
+            "iqn.2026-11.test:a,t,0x1",
+            0,
+            initiator_name="iqn.2026-11.test:tenant1",
+        )
+        for unit in units.values():
+            unit.execute(bytes(6), b"", nexus)  # consume the power-on unit attention
+        naa = {k: u.identity.naa for k, u in units.items()}  # type: ignore[attr-defined]
+        cdb, param = _xcopy_one_block(naa["a"], naa["b"])
+        assert units["a"].execute(cdb, param, nexus).status == Status.GOOD
+        assert bytes(mem.buffer[2 << 20 : (2 << 20) + 512]) == b"\x11" * 512
+        cdb, param = _xcopy_one_block(naa["a"], naa["c"])
+        refused = units["a"].execute(cdb, param, nexus)
+        assert refused.status == Status.CHECK_CONDITION
+        sense = decode_sense(bytes(refused.sense))
+        assert (sense.asc, sense.ascq) == (0x0D, 0x02)  # COPY TARGET DEVICE NOT REACHABLE
+        assert bytes(mem.buffer[3 << 20 : (3 << 20) + 512]) == bytes(512)
+    finally:
+        built.close()
