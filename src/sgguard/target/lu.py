@@ -28,7 +28,7 @@ REQUEST SENSE, else LOGICAL UNIT NOT SUPPORTED), SPC-5 4.6.
 
 Data lengths follow `sgguard.target.api`. WRITE, WRITE AND VERIFY and ORWRITE
 write what they received: data-out longer than the transfer length is cut to it
-(SAM-5 5.3.2: the device server transfers no more than the command asks for),
+(the device server transfers no more than the command asks for, SAM-5),
 data-out shorter than it (the initiator's expected data transfer length fell
 short: an iSCSI residual overflow, RFC 7143 11.4.5.1) writes the whole blocks
 received and nothing beyond them, GOOD; a part of a block cannot be written and
