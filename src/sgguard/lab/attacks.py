@@ -11,6 +11,14 @@ naming it, so that every changed block is attributable; and (b) the verdicts: th
 kernel's answer (errno or allowed), the device's status, and, from the images
 before and after, the bytes each attack read or changed outside its node.
 
+The same corpus also runs against a whole logical unit that is itself a slice
+of a shared image (an sgguard iSCSI LUN seen by a guest as a pass-through disk):
+`plan_slice_attacks` aims every attack past the unit's last LBA (just past the
+end, and where a target that shifted LBAs without checking them would land in
+the neighbouring partition), and `judge_slice_attacks` classifies the unit's
+answers (LBA OUT OF RANGE, another ILLEGAL REQUEST refusal, not delivered,
+accepted).
+
 Pure functions: CDB building, planning and judging take and return values.
 """
 
@@ -23,7 +31,15 @@ from typing import Any
 
 from sgguard.lab.disks import BLOCK, DiskLayout, expected_block
 
-__all__ = ["AttackPlan", "AttackSource", "attack_sources", "judge_attacks", "plan_attacks"]
+__all__ = [
+    "AttackPlan",
+    "AttackSource",
+    "attack_sources",
+    "judge_attacks",
+    "judge_slice_attacks",
+    "plan_attacks",
+    "plan_slice_attacks",
+]
 
 Json = dict[str, Any]
 
@@ -92,9 +108,12 @@ def _unmap(lba: int, blocks: int) -> tuple[bytes, bytes]:
     return struct.pack(">BBIBHB", 0x42, 0, 0, 0, len(params), 0), params
 
 
-def _compare_and_write(aid: str, disk: DiskLayout, lba: int) -> tuple[bytes, bytes]:
+def _compare_and_write(
+    aid: str, disk: DiskLayout, lba: int, image_lba: int | None = None
+) -> tuple[bytes, bytes]:
     cdb = struct.pack(">BBQ3xBBB", 0x89, 0, lba, 1, 0, 0)
-    compare = expected_block(disk.role, disk.region_of(lba).name, lba)
+    at = lba if image_lba is None else image_lba  # the block the compare data is taken from
+    compare = expected_block(disk.role, disk.region_of(at).name, at)
     return cdb, compare + pattern(aid, lba)
 
 
@@ -186,7 +205,9 @@ class AttackPlan:
     attacks: tuple[Json, ...]
 
 
-def _build(aid: str, name: str, lba: int, blocks: int, disk: DiskLayout) -> Json:
+def _build(
+    aid: str, name: str, lba: int, blocks: int, disk: DiskLayout, image_lba: int | None = None
+) -> Json:
     op: Json = {"ioctl": "SG_IO"}
     if name in ("READ_6", "READ_10", "READ_12", "READ_16", "READ_32"):
         op.update(cdb=_rw_cdb(name, lba, blocks).hex(), data_in_len=blocks * BLOCK)
@@ -202,7 +223,7 @@ def _build(aid: str, name: str, lba: int, blocks: int, disk: DiskLayout) -> Json
         cdb, params = _unmap(lba, blocks)
         op.update(cdb=cdb.hex(), data_out=params.hex())
     elif name == "COMPARE_AND_WRITE":
-        cdb, data = _compare_and_write(aid, disk, lba)
+        cdb, data = _compare_and_write(aid, disk, lba, image_lba)
         op.update(cdb=cdb.hex(), data_out=data.hex())
     elif name == "EXTENDED_COPY":
         cdb, params = _extended_copy(lba + 1, lba)
@@ -297,6 +318,133 @@ def plan_attacks(disks: tuple[DiskLayout, ...]) -> AttackPlan:
     # guest runs no-cap then cap; keep list order stable within each
     attacks.sort(key=lambda a: (a["cap_sys_rawio"], a["to_end"]))
     return AttackPlan(tuple(attacks))
+
+
+def plan_slice_attacks(disk: DiskLayout, number: int, node_ref: str) -> AttackPlan:
+    """The corpus against a logical unit that presents partition `number` of `disk` as a whole disk.
+
+    LBAs are the unit's own (0 = the partition's first block). Every attack of
+    `ATTACKS` twice: at the first LBA past the unit's end (`past-end`) and at the
+    LBA that, shifted by the partition's start without a range check, would land
+    in the next partition (`into-next`); then WRITE SAME (10)/(16) with zero
+    blocks from past the end. `image_lba` records where an unconfined shift
+    would have hit the image.
+    """
+    part = disk.partition(number)
+    victim = min(
+        (p for p in disk.partitions if p.start >= part.end),
+        key=lambda p: p.start,
+        default=None,
+    )
+    if victim is None:
+        raise ValueError(f"partition {number} of {disk.role} has no partition after it")
+    attacks: list[Json] = []
+    cursor = victim.start - part.start + 64
+    for style in ("past-end", "into-next"):
+        for name, kind, blocks in ATTACKS:
+            if style == "past-end":
+                lba = part.blocks
+            else:
+                lba = cursor
+                cursor += 16
+            aid = f"{style}.{name}"
+            op = _build(aid, name, lba, blocks, disk, image_lba=part.start + lba)
+            op.update(
+                id=aid,
+                name=name,
+                kind=kind,
+                style=style,
+                node_ref=node_ref,
+                disk=disk.role,
+                node_start=part.start,
+                node_blocks=part.blocks,
+                cap_sys_rawio=True,
+                target_lba=lba,
+                image_lba=part.start + lba,
+                blocks=blocks,
+                to_end=False,
+            )
+            attacks.append(op)
+    for name in TAIL_ATTACKS:
+        lba = part.blocks + 8
+        aid = f"past-end.{name}"
+        op = _build(aid, name, lba, 0, disk)
+        op.update(
+            id=aid,
+            name=name,
+            kind="write",
+            style="past-end",
+            node_ref=node_ref,
+            disk=disk.role,
+            node_start=part.start,
+            node_blocks=part.blocks,
+            cap_sys_rawio=True,
+            target_lba=lba,
+            image_lba=part.start + lba,
+            blocks=0,
+            to_end=True,
+        )
+        attacks.append(op)
+    return AttackPlan(tuple(attacks))
+
+
+def _asc(sense_hex: str) -> tuple[int, int] | None:
+    sense = bytes.fromhex(sense_hex or "")
+    if len(sense) >= 4 and sense[0] & 0x7F in (0x72, 0x73):
+        return sense[2], sense[3]
+    if len(sense) >= 14:
+        return sense[12], sense[13]
+    return None
+
+
+def judge_slice_attacks(plan: AttackPlan, results: list[Json]) -> list[Json]:
+    """One row per attack on a slice unit: how the unit (or the path to it) answered.
+
+    `verdict`: `lba-out-of-range` (CHECK CONDITION, ILLEGAL REQUEST, LOGICAL BLOCK
+    ADDRESS OUT OF RANGE), `refused` (CHECK CONDITION, ILLEGAL REQUEST with another
+    ASC: the command refused by policy or as invalid; or COPY ABORTED: an EXTENDED
+    COPY whose copy targets were refused, SPC-4 6.4.3), `not-delivered` (no SCSI
+    status: an errno, a host or driver error on the way), `accepted` (GOOD),
+    `other` (any other status or sense key), `not-run`.
+    """
+    by_id = {r["id"]: r for r in results}
+    rows: list[Json] = []
+    for a in plan.attacks:
+        r = by_id.get(a["id"])
+        key = _sense_key(r.get("sense", "")) if r else None
+        asc = _asc(r.get("sense", "")) if r else None
+        if r is None:
+            verdict = "not-run"
+        elif r.get("errno") or r.get("open_errno"):
+            verdict = "not-delivered"
+        elif r.get("status") == 2 and key in (0x05, 0x0A):
+            verdict = "lba-out-of-range" if (key, asc) == (0x05, (0x21, 0x00)) else "refused"
+        elif r.get("status") == 0 and (r.get("host_status") or r.get("driver_status", 0) & 0x07):
+            verdict = "not-delivered"
+        elif r.get("status") == 0:
+            verdict = "accepted"
+        else:
+            verdict = "other"
+        rows.append(
+            {
+                "id": a["id"],
+                "attack": a["name"],
+                "style": a.get("style"),
+                "kind": a["kind"],
+                "ioctl": a["ioctl"],
+                "cdb": a["cdb"],
+                "target_lba": a["target_lba"],
+                "image_lba": a.get("image_lba"),
+                "verdict": verdict,
+                "errno": (r or {}).get("errno") or (r or {}).get("open_errno"),
+                "scsi_status": (r or {}).get("status"),
+                "sense_key": key,
+                "asc": list(asc) if asc else None,
+                "host_status": (r or {}).get("host_status"),
+                "driver_status": (r or {}).get("driver_status"),
+            }
+        )
+    return rows
 
 
 def _sense_key(sense_hex: str) -> int | None:

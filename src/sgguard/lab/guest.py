@@ -4,19 +4,24 @@ Owns everything the guest does after the modules are loaded: waiting for the
 virtio-scsi disks (found by SCSI target id), device node permissions (group
 `disk`), device-mapper linear maps (dmsetup, no udev), the SgDevice self-test,
 and the three corpora handed in by the host under /run/lab: the policy matrix
-(case lines of the kernel-cases spec), the attacks and the real tools. Work
+(case lines of the kernel-cases spec), the attacks and the real tools; or a
+custom job: config `"job": {"module": M, "input": FILE}` calls
+`M.run_job(input, disks, dm)` (e.g. `sgguard.lab.guest_vm`) and its JSON result
+goes back as `job`. Work
 without CAP_SYS_RAWIO runs in a forked child that dropped it with capset(2);
 the unprivileged user is uid 1000 in group `disk`. Progress goes to the console
 as `@@SGG ...` lines; results go, gzip'd JSON behind a small header, to the raw
 virtio-blk results disk, which the host reads after the guest powers off.
 
-Imports only the standard library and `sgguard.sgio` (the guest has no others).
+Imports only the standard library and `sgguard.sgio` (job modules bring their own
+sgguard imports in the initramfs job layer).
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
+import importlib
 import json
 import os
 import re
@@ -549,6 +554,12 @@ def main(argv: list[str]) -> int:
         nodes = {k: node_path(v, disks, dm) for k, v in config["matrix_nodes"].items()}
         payload["matrix_nodes"] = nodes
         phases.append(("matrix", lambda: run_matrix(cases, nodes)))
+    if config.get("job"):
+        job = config["job"]
+        with open(os.path.join(base, job["input"])) as f:
+            job_input = json.load(f)
+        module = importlib.import_module(job["module"])
+        phases.append(("job", lambda: module.run_job(job_input, disks, dm)))
     for name, fn in phases:
         t = time.monotonic()
         say("phase", name, "start")

@@ -5,10 +5,11 @@ tools (sg3-utils, eject, smartctl, hdparm, sdparm, strace, capsh, dmsetup) with 
 shared libraries `ldd` names for them, a Python interpreter with exactly the
 stdlib modules sgguard's guest program imports (byte-compiled, unchecked-hash
 .pyc, no tests), sgguard's own source, the kernel's modules in load order, and
-the per-run inputs. The initrd is three concatenated cpio archives (Linux
-unpacks them one after the other, see Documentation/driver-api/early-userspace):
-`base` (tools + Python + sgguard, cached by content hash), `modules` (per kernel,
-cached) and `run` (small, per run). The cpio format is SVR4 "newc" (`070701`).
+the per-run inputs. The initrd is concatenated cpio archives (Linux unpacks them
+one after the other, see Documentation/driver-api/early-userspace): `base`
+(tools + Python + the guest program, cached by content hash), `modules` (per
+kernel, cached), optionally `job` (the sgguard modules a custom guest job such as
+`sgguard.lab.guest_passthrough` imports, cached) and `run` (small, per run). The cpio format is SVR4 "newc" (`070701`).
 """
 
 from __future__ import annotations
@@ -26,15 +27,18 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sgguard.errors import UsageError
 from sgguard.lab.kernels import KernelTree, read_module, resolve_module_files
 
 __all__ = [
     "GUEST_TOOLS",
+    "JOB_MODULES",
     "CpioWriter",
     "build_base",
     "build_initrd",
+    "build_job",
     "build_modules",
     "build_run",
     "guest_package_files",
@@ -50,6 +54,7 @@ GUEST_TOOLS: tuple[str, ...] = (
     "sg_raw",
     "sg_turs",
     "sg_start",
+    "sg_persist",
     "eject",
     "smartctl",
     "hdparm",
@@ -180,10 +185,18 @@ def ldd_libraries(binaries: Iterable[Path]) -> set[Path]:
     return libs
 
 
+# The guest program's own imports (the base layer) and the job modules a caller may
+# run in the guest (`sgguard.lab.guest` config "job"; their sgguard files go in the
+# job layer, the stdlib they need in the base layer).
+GUEST_MODULES: tuple[str, ...] = ("sgguard.lab.guest", "sgguard.sgio")
+JOB_MODULES: tuple[str, ...] = ("sgguard.lab.guest_vm", "sgguard.lab.guest_passthrough")
+
 _GUEST_IMPORTS = (
-    "import sys, json\n"
+    "import sys, json, importlib\n"
     "sys.path.insert(0, sys.argv[1])\n"
-    "import runpy, sgguard.lab.guest, sgguard.sgio\n"
+    "import runpy\n"
+    "for name in sys.argv[2:]:\n"
+    "    importlib.import_module(name)\n"
     "import encodings.utf_8, encodings.latin_1, encodings.ascii\n"
     "files = sorted({m.__file__ for m in list(sys.modules.values())\n"
     "    if getattr(m, '__file__', None)})\n"
@@ -193,34 +206,16 @@ _GUEST_IMPORTS = (
 )
 
 
-def python_files(src_root: Path) -> tuple[Path, list[Path], Path]:
-    """(interpreter, stdlib files the guest program imports, stdlib dir).
-
-    Found by importing the guest program in a fresh `-S` interpreter and listing
-    `sys.modules`: exactly what it needs, nothing from site-packages.
-    """
-    exe = Path(os.path.realpath(sys.executable))
+def _imports(src_root: Path, modules: Iterable[str]) -> dict[str, Any]:
     proc = subprocess.run(
-        [str(exe), "-S", "-c", _GUEST_IMPORTS, str(src_root)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise UsageError(
-            "cannot list the guest's Python modules: "
-            + (proc.stderr.strip().splitlines() or ["?"])[-1]
-        )
-    info = json.loads(proc.stdout)
-    stdlib = Path(info["stdlib"])
-    files = [Path(f) for f in info["files"] if Path(f).is_relative_to(stdlib)]
-    return exe, files, stdlib
-
-
-def guest_package_files(src_root: Path) -> list[Path]:
-    """sgguard's own source files the guest program imports (under `src_root`)."""
-    proc = subprocess.run(
-        [str(Path(os.path.realpath(sys.executable))), "-S", "-c", _GUEST_IMPORTS, str(src_root)],
+        [
+            str(Path(os.path.realpath(sys.executable))),
+            "-S",
+            "-c",
+            _GUEST_IMPORTS,
+            str(src_root),
+            *list(modules),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -229,8 +224,29 @@ def guest_package_files(src_root: Path) -> list[Path]:
         raise UsageError(
             "cannot import the guest program: " + (proc.stderr.strip().splitlines() or ["?"])[-1]
         )
+    info: dict[str, Any] = json.loads(proc.stdout)
+    return info
+
+
+def python_files(
+    src_root: Path, modules: Iterable[str] = GUEST_MODULES + JOB_MODULES
+) -> tuple[Path, list[Path], Path]:
+    """(interpreter, stdlib files the guest program and job modules import, stdlib dir).
+
+    Found by importing `modules` in a fresh `-S` interpreter and listing
+    `sys.modules`: exactly what they need, nothing from site-packages.
+    """
+    exe = Path(os.path.realpath(sys.executable))
+    info = _imports(src_root, modules)
+    stdlib = Path(info["stdlib"])
+    files = [Path(f) for f in info["files"] if Path(f).is_relative_to(stdlib)]
+    return exe, files, stdlib
+
+
+def guest_package_files(src_root: Path, modules: Iterable[str] = GUEST_MODULES) -> list[Path]:
+    """sgguard's own source files that `modules` import (under `src_root`)."""
     root = src_root.resolve()
-    files = [Path(f).resolve() for f in json.loads(proc.stdout)["files"]]
+    files = [Path(f).resolve() for f in _imports(src_root, modules)["files"]]
     return sorted(f for f in files if f.is_relative_to(root) and f.suffix == ".py")
 
 
@@ -377,12 +393,7 @@ def build_base(cache_dir: Path) -> Layer:
         else:
             w.add_file(target, _strip(f.read_bytes(), f.name), 0o755)
     # The `os` landmark lets the interpreter find its prefix from PYTHONHOME.
-    for f in pkg_files:
-        rel = f.relative_to(src_root)
-        target = f"{GUEST_SRC}/{rel}"
-        w.add_file(target, f.read_bytes())
-        tag = sys.implementation.cache_tag
-        w.add_file(f"{GUEST_SRC}/{rel.parent}/__pycache__/{f.stem}.{tag}.pyc", _compile(f, target))
+    _add_package_files(w, src_root, pkg_files)
     pyhome = str(stdlib.parent.parent)
     w.add_file(
         "init",
@@ -391,6 +402,40 @@ def build_base(cache_dir: Path) -> Layer:
     )
     w.add_file("etc/passwd", b"root:x:0:0:root:/:/bin/sh\nlab:x:1000:1000:lab:/tmp:/bin/sh\n")
     w.add_file("etc/group", b"root:x:0:\ndisk:x:6:lab\nlab:x:1000:\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(w.finish())
+    tmp.replace(out)
+    return Layer(out, digest)
+
+
+def _add_package_files(w: CpioWriter, src_root: Path, files: Iterable[Path]) -> None:
+    tag = sys.implementation.cache_tag
+    for f in files:
+        rel = f.relative_to(src_root)
+        target = f"{GUEST_SRC}/{rel}"
+        w.add_file(target, f.read_bytes())
+        w.add_file(f"{GUEST_SRC}/{rel.parent}/__pycache__/{f.stem}.{tag}.pyc", _compile(f, target))
+
+
+def build_job(cache_dir: Path, modules: Iterable[str] = JOB_MODULES) -> Layer:
+    """The job layer: sgguard files the job modules import beyond the base layer's.
+
+    Kept apart from the base layer so that edits to, say, the target core only
+    rebuild this small layer (cached by content hash).
+    """
+    src_root = _src_root()
+    base_files = set(guest_package_files(src_root))
+    files = [f for f in guest_package_files(src_root, modules) if f not in base_files]
+    h = hashlib.sha256(b"sgguard-lab-job-1\n")
+    for f in files:
+        h.update(str(f.relative_to(src_root)).encode() + b"\0" + f.read_bytes())
+    digest = h.hexdigest()[:16]
+    out = cache_dir / "initramfs" / f"job-{digest}.cpio"
+    if out.exists():
+        return Layer(out, digest)
+    w = CpioWriter()
+    _add_package_files(w, src_root, files)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_bytes(w.finish())

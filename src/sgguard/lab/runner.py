@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,17 @@ from sgguard.lab import initramfs, tools
 from sgguard.lab.guest import RESULTS_MAGIC
 from sgguard.lab.kernels import KernelTree
 
-__all__ = ["LabRun", "ProgressFn", "matrix_for", "qemu_command", "run_lab"]
+__all__ = [
+    "GuestJob",
+    "JobRun",
+    "LabRun",
+    "ProgressFn",
+    "iscsi_block_args",
+    "matrix_for",
+    "qemu_command",
+    "run_job",
+    "run_lab",
+]
 
 Json = dict[str, Any]
 ProgressFn = Callable[[str, list[str]], None]
@@ -56,9 +66,17 @@ class LabRun:
 
 
 def qemu_command(
-    kernel: Path, initrd: Path, images: list[tuple[disks_mod.DiskLayout, Path]], results: Path
+    kernel: Path,
+    initrd: Path,
+    images: list[tuple[disks_mod.DiskLayout, Path]],
+    results: Path,
+    extra: Sequence[str] = (),
 ) -> list[str]:
-    """The QEMU command line: TCG, one CPU, virtio-scsi disks, virtio-blk results disk."""
+    """The QEMU command line: TCG, one CPU, virtio-scsi disks, virtio-blk results disk.
+
+    `extra` is appended after the lab's own disks (more drives and devices on the
+    `scsi0` bus, e.g. `iscsi_block_args`).
+    """
     qemu = shutil.which("qemu-system-x86_64")
     if qemu is None:
         raise UsageError("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
@@ -98,8 +116,26 @@ def qemu_command(
             f"scsi-hd,drive=d{n},bus=scsi0.0,scsi-id={layout.scsi_id},lun=0,"
             f"serial=SGG{layout.role.upper()}" + (",removable=on" if layout.removable else ""),
         ]
+    argv += list(extra)
     argv += ["-drive", f"file={results},format=raw,if=virtio,cache=unsafe"]
     return argv
+
+
+def iscsi_block_args(url: str, index: int, scsi_id: int) -> list[str]:
+    """QEMU arguments for an iSCSI LUN as a pass-through `scsi-block` disk on `scsi0`.
+
+    The guest sees the LUN at SCSI target id `scsi_id` (lun 0), and every SG_IO
+    command its kernel or tools send goes to the target through QEMU's libiscsi
+    driver (`qemu-block-extra`), 32-byte CDBs included.
+    """
+    if not url.startswith("iscsi://") or "," in url:
+        raise InputError("not an iscsi:// URL QEMU can take", where=url)
+    return [
+        "-drive",
+        f"file={url},format=raw,if=none,id=iscsi{index},cache=none",
+        "-device",
+        f"scsi-block,drive=iscsi{index},bus=scsi0.0,scsi-id={scsi_id},lun=0",
+    ]
 
 
 def read_results(path: Path) -> Json:
@@ -280,6 +316,95 @@ def run_lab(
             },
         )
     return run
+
+
+@dataclass(frozen=True, slots=True)
+class GuestJob:
+    """A custom program for the guest: a job module with `run_job(input, disks, dm) -> JSON`.
+
+    `module` must be one of `initramfs.JOB_MODULES` (only those are packed);
+    `disks` is what the guest waits for (role -> {"scsi_id", "partitions"});
+    `images` are lab disk images attached as virtio-scsi `scsi-hd` disks; `qemu_args`
+    more drives and devices (e.g. `iscsi_block_args`).
+    """
+
+    module: str
+    input: Json
+    disks: dict[str, Json]
+    images: tuple[tuple[disks_mod.DiskLayout, Path], ...] = ()
+    qemu_args: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class JobRun:
+    """What a job run produced: the job's JSON result and the guest's whole payload."""
+
+    result: Json
+    payload: Json
+    console: Path
+    argv: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run_job(
+    kernel: KernelTree,
+    job: GuestJob,
+    *,
+    out_dir: Path,
+    cache_dir: Path,
+    progress: ProgressFn | None = None,
+    timeout: float = 600.0,
+) -> JobRun:
+    """Boot `kernel` with the job's disks, run `job.module` in the guest, return its result.
+
+    The console goes to `out_dir/console.log`, the whole guest payload to
+    `out_dir/job.json`. A guest that fails before or inside the job raises
+    `InputError` naming the guest's error (see the console log).
+    """
+    if job.module not in initramfs.JOB_MODULES:
+        raise UsageError(
+            f"{job.module} is not a lab job module ({', '.join(initramfs.JOB_MODULES)})"
+        )
+    say = progress or (lambda kind, words: None)
+    t0 = time.monotonic()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mods, _names = initramfs.build_modules(kernel, cache_dir)
+    base = initramfs.build_base(cache_dir)
+    job_layer = initramfs.build_job(cache_dir)
+    timings: dict[str, float] = {"initramfs": round(time.monotonic() - t0, 3)}
+    with tempfile.TemporaryDirectory(prefix="sgguard-job-") as tmpname:
+        tmp = Path(tmpname)
+        results_img = tmp / "results.img"
+        with results_img.open("wb") as f:
+            f.truncate(RESULTS_BLOCKS * 512)
+        config: Json = {
+            "disks": job.disks,
+            "results_device": "/dev/vda",
+            "job": {"module": job.module, "input": "job.json"},
+        }
+        files = {
+            "config.json": json.dumps(config).encode(),
+            "job.json": json.dumps(job.input).encode(),
+        }
+        initrd = initramfs.build_initrd(
+            tmp / "initrd", [base.path, mods.path, job_layer.path], initramfs.build_run(files)
+        )
+        argv = qemu_command(
+            kernel.vmlinuz, initrd, list(job.images), results_img, extra=job.qemu_args
+        )
+        timings["prepare"] = round(time.monotonic() - t0, 3)
+        say("boot", [kernel.package or str(kernel.vmlinuz), kernel.release, job.module])
+        console = out_dir / "console.log"
+        _boot(argv, console, say, timeout)
+        timings["guest"] = round(time.monotonic() - t0 - timings["prepare"], 3)
+        payload = read_results(results_img)
+    _write_json(out_dir / "job.json", {"payload": payload, "argv": argv, "timings": timings})
+    if "job" not in payload:
+        raise InputError(
+            "the guest job did not finish: " + "; ".join(payload.get("errors", [])),
+            where=str(console),
+        )
+    return JobRun(payload["job"], payload, console, argv, timings)
 
 
 def _dm_maps(layouts: tuple[disks_mod.DiskLayout, ...]) -> list[Json]:
