@@ -43,6 +43,7 @@ P2 = LAYOUT.partition(2)
 P3_START = LAYOUT.partition(3).start
 N = P2.blocks  # the slice's capacity in blocks
 UNMAP_LBA, UNMAP_BLOCKS = 4096, 2048  # 1 MiB, 4 KiB-aligned in the image (hole punch)
+WCE0_LBA = 30
 WS0_LBA = N - 8  # WRITE SAME (10) with 0 blocks from here: to the end of the SLICE
 LBA_OUT_OF_RANGE = (0x05, 0x21, 0x00)
 Json = dict[str, Any]
@@ -120,6 +121,11 @@ def _steps() -> list[Json]:
         ),
         _lu("oos-get-lba-status", struct.pack(">BBQIBB", 0x9E, 0x12, N, 64, 0, 0).hex()),
         _lu("oos-write-6-to-p3", _rw6(0x0A, P3_START - P2.start, 1), pattern=_pat("x6", 0, 1)),
+        # the emulated Caching mode page with WCE=0: each write is made durable first
+        _lu("mode-select-wce0", "151000001800", data_out="00000000" + "0812" + "00" * 18),
+        _lu("mode-sense-caching", "1a0008006000"),
+        _lu("write-10-wce0", _rw10(0x2A, WCE0_LBA, 1), pattern=_pat("wce0", WCE0_LBA, 1)),
+        _lu("read-10-wce0", _rw10(0x28, WCE0_LBA, 1)),
         # the raw disk, read directly: the pass-through wrote at partition 2's offset
         {
             "id": "raw-read-p2-10",
@@ -269,6 +275,18 @@ def test_passthrough_in_guest_flush_works_on_the_emulated_disk(passthrough_run: 
     assert passthrough_run["flush_error"] is None
 
 
+def test_passthrough_in_guest_write_with_wce0(passthrough_run: Json) -> None:
+    steps = passthrough_run["steps"]
+    assert steps["mode-select-wce0"]["status"] == 0, steps["mode-select-wce0"]
+    caching = bytes.fromhex(steps["mode-sense-caching"]["data"])
+    page = caching[4 + caching[3] :]
+    assert page[0] & 0x3F == 0x08 and not page[2] & 0x04  # WCE=0 now
+    # the write reached the disk (image test) and must be GOOD: the unit follows it
+    # with a SYNCHRONIZE CACHE the device supports
+    assert steps["write-10-wce0"]["status"] == 0, steps["write-10-wce0"]
+    assert bytes.fromhex(steps["read-10-wce0"]["data"]) == block_pattern("wce0", WCE0_LBA)
+
+
 def test_passthrough_in_guest_out_of_slice_refused(passthrough_run: Json) -> None:
     steps = passthrough_run["steps"]
     oos = [s for sid, s in steps.items() if sid.startswith("oos-")]
@@ -289,6 +307,7 @@ def test_passthrough_in_guest_image_changed_only_where_written(passthrough_run: 
         expected[first + 10 + i] = block_pattern("w10", 10 + i)
         expected[first + 100 + i] = block_pattern("ws16", 100)
     expected[first + 20] = block_pattern("w6", 20)
+    expected[first + WCE0_LBA] = block_pattern("wce0", WCE0_LBA)
     for lba in range(WS0_LBA, N - 1):
         expected[first + lba] = block_pattern("ws0", WS0_LBA)
     expected[first + N - 1] = block_pattern("w16", N - 1)
