@@ -8,6 +8,7 @@ depth 32, 4 KiB read at depth 1, 128 KiB sequential read and write at depth 8.
 offsets in a scattered order. Prints IOPS and MB/s per line and sgguard/tgt.
 
     .venv/bin/python bench/bench_iscsi.py [--size-mib 512] [--scale 1.0] [--json FILE]
+        [--only TEXT ...] [--runs N] [--baseline-src DIR]
 
 tgt: `tgtd -f --iscsi portal=127.0.0.1:PORT --control-port N`, a target with the
 file as LUN 1 (LUN 0 is tgt's controller), stopped with SIGKILL (lab-notes.md).
@@ -21,6 +22,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,10 +111,10 @@ def run_line(line: Line, url: str) -> tuple[float, float]:
         blocks = line.size // 512
         cmd = ["iscsi-perf", "-m", str(line.depth), "-b", str(blocks), "-t", str(line.count), url]
         r = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
-        m = re.findall(r"iops average (\d+)", r.stdout)
-        if not m:
+        found = re.findall(r"iops average (\d+)", r.stdout)
+        if not found:
             raise SystemExit(f"{' '.join(cmd)}: {r.stdout[-300:]} {r.stderr.strip()}")
-        iops = float(m[-1])
+        iops = float(found[-1])
     return iops, iops * line.size / 1e6
 
 
@@ -148,8 +150,15 @@ def start_tgt(backing: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"iscsi://127.0.0.1:{port}/{IQN_TGT}/1"
 
 
-def start_sgguard(backing: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_sgguard(
+    backing: Path, tmp: Path, src: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`sgguard serve` on the backing file; `src`: run the sgguard package found
+    there instead of the installed one (a baseline to compare with)."""
     port = free_port()
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(Path(src).resolve())
     cfg = tmp / "bench.toml"
     cfg.write_text(
         f'[server]\nworkers = 4\n\n[[backing]]\nname = "disk"\npath = "{backing}"\n\n'
@@ -167,10 +176,11 @@ def start_sgguard(backing: Path, tmp: Path) -> tuple[subprocess.Popen[bytes], st
             "--portal",
             f"127.0.0.1:{port}",
             "--data-dir",
-            str(tmp / "state"),
+            str(tmp / ("state-base" if src else "state")),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=env,
     )
     wait_port(port)
     return proc, f"iscsi://127.0.0.1:{port}/{IQN_SG}/0"
@@ -180,8 +190,32 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size-mib", type=int, default=512, help="backing file size (default 512)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
+    ap.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="run only the workloads whose name contains TEXT (repeatable)",
+    )
+    ap.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="repeat tgt and sgguard side by side N times; report medians (default 1)",
+    )
+    ap.add_argument(
+        "--baseline-src",
+        metavar="DIR",
+        help="also run sgguard from this source tree (e.g. `git archive` of an older "
+        "commit unpacked; DIR holds the sgguard package) as a third server, 'base'",
+    )
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args()
+    if args.runs < 1:
+        raise SystemExit("--runs must be at least 1")
+    work = [ln for ln in lines(args.scale) if not args.only or any(o in ln.name for o in args.only)]
+    if not work:
+        raise SystemExit(f"no workload matches {args.only}")
+    names = ["tgt", "sgguard"] + (["base"] if args.baseline_src else [])
     with tempfile.TemporaryDirectory(prefix="sgguard-bench-") as td:
         tmp = Path(td)
         backing = tmp / "backing.img"
@@ -189,36 +223,64 @@ def main() -> int:
             chunk = os.urandom(1 << 20)
             for _ in range(args.size_mib):
                 f.write(chunk)
-        results: dict[str, dict[str, tuple[float, float]]] = {}
-        for name, starter in (("tgt", start_tgt), ("sgguard", start_sgguard)):
-            if name == "tgt":
-                proc, url = start_tgt(backing)
-            else:
-                proc, url = start_sgguard(backing, tmp)
-            try:
-                for line in lines(args.scale):
-                    results.setdefault(line.name, {})[name] = run_line(line, url)
-                    print(
-                        f"{name:8} {line.name:28} {results[line.name][name][0]:10.0f} IOPS",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-            finally:
+        # results[line][server] = one (IOPS, MB/s) per run
+        results: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        for run in range(args.runs):
+            for name in names:
                 if name == "tgt":
-                    proc.send_signal(signal.SIGKILL)  # tgtd ignores SIGTERM with targets
+                    proc, url = start_tgt(backing)
                 else:
-                    proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=60)
-            del starter
+                    proc, url = start_sgguard(
+                        backing, tmp, src=args.baseline_src if name == "base" else None
+                    )
+                try:
+                    for line in work:
+                        got = run_line(line, url)
+                        results.setdefault(line.name, {}).setdefault(name, []).append(got)
+                        print(
+                            f"run {run + 1} {name:8} {line.name:28} {got[0]:10.0f} IOPS",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                finally:
+                    if name == "tgt":
+                        proc.send_signal(signal.SIGKILL)  # tgtd ignores SIGTERM with targets
+                    else:
+                        proc.send_signal(signal.SIGTERM)
+                    proc.wait(timeout=60)
     print(
         f"\n{'workload':30} {'tgt IOPS':>10} {'tgt MB/s':>9} {'sgguard IOPS':>13} "
         f"{'sgguard MB/s':>13} {'ratio':>6}"
+        + (f" {'base IOPS':>10} {'base':>6}" if args.baseline_src else "")
     )
+    summary: dict[str, dict[str, float]] = {}
     for name, r in results.items():
         t, s = r["tgt"], r["sgguard"]
-        print(f"{name:30} {t[0]:10.0f} {t[1]:9.1f} {s[0]:13.0f} {s[1]:13.1f} {s[0] / t[0]:6.2f}")
+        ratios = [si[0] / ti[0] for si, ti in zip(s, t, strict=True)]
+        row = {
+            "tgt_iops": statistics.median(x[0] for x in t),
+            "tgt_mbs": statistics.median(x[1] for x in t),
+            "sgguard_iops": statistics.median(x[0] for x in s),
+            "sgguard_mbs": statistics.median(x[1] for x in s),
+            "ratio": statistics.median(ratios),  # median of the per-run ratios
+        }
+        text = (
+            f"{name:30} {row['tgt_iops']:10.0f} {row['tgt_mbs']:9.1f} {row['sgguard_iops']:13.0f} "
+            f"{row['sgguard_mbs']:13.1f} {row['ratio']:6.2f}"
+        )
+        if "base" in r:
+            b = r["base"]
+            row["base_iops"] = statistics.median(x[0] for x in b)
+            row["base_ratio"] = statistics.median(
+                bi[0] / ti[0] for bi, ti in zip(b, t, strict=True)
+            )
+            text += f" {row['base_iops']:10.0f} {row['base_ratio']:6.2f}"
+        summary[name] = row
+        print(text)
+    if args.runs > 1:
+        print(f"({args.runs} runs; IOPS are medians, ratio is the median of per-run ratios)")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps({"summary": summary, "runs": results}, indent=2))
     return 0
 
 

@@ -30,6 +30,7 @@ from sgguard.iscsi.chap import ChapError, ChapTarget
 from sgguard.iscsi.keys import NegotiationError, Negotiator, SessionParams, TargetPreferences
 from sgguard.iscsi.pdu import (
     ALL_ONES,
+    BHS_LENGTH,
     R2T,
     AsyncEvent,
     AsyncMessage,
@@ -60,6 +61,7 @@ from sgguard.iscsi.pdu import (
     TmfResponse,
     crc32c,
     data_in_header,
+    decode_lun,
     decode_pdu,
     encode_pdu,
     scsi_response_header,
@@ -83,6 +85,8 @@ __all__ = [
     "sn_lt",
 ]
 
+# A SCSI Command BHS (RFC 7143 11.3): flags, LUN, ITT, EDTL, CmdSN for the fast path.
+_FAST_COMMAND = struct.Struct(">xB6xQIII")
 LOGIN_MAX_DATA = 8192  # RFC 7143 13.12: MaxRecvDataSegmentLength during login
 REPORT_LUNS = 0xA0
 
@@ -451,8 +455,12 @@ class Connection:
         local_address: str = "",
         now: float = 0.0,
         wakeup: Callable[[], None] | None = None,
+        fast_path: bool = True,
     ) -> None:
         self.group = group
+        # Shortcuts for in-order SCSI commands and single-PDU read answers; off, every
+        # PDU takes the general path (the differential tests compare the two).
+        self.fast_path = fast_path
         self.peer = peer
         self.local_address = local_address
         self.state = ConnectionState.LOGIN
@@ -500,6 +508,16 @@ class Connection:
                 return
             if frame is None:
                 return
+            header = frame.header
+            if (
+                self.fast_path
+                and header[0] == Opcode.SCSI_COMMAND
+                and len(header) == BHS_LENGTH
+                and frame.data_digest_ok
+                and self.state is ConnectionState.FULL_FEATURE
+                and self._fast_command(header, frame.data)
+            ):
+                continue
             try:
                 pdu = decode_pdu(frame.header, frame.data)
             except PduError as exc:
@@ -765,83 +783,130 @@ class Connection:
 
     # ---- SCSI commands and data ----
 
+    def _fast_command(self, header: bytes, data: Buffer) -> bool:
+        """The common case of a SCSI Command PDU, handled without a `ScsiCommand`
+        object or the ordering queue: non-immediate, no AHS, and carrying the
+        CmdSN the session expects next with nothing queued out of order. Does
+        exactly what `_dispatch` -> `_accept_scsi` -> `_consume` ->
+        `_execute_ordered` do for such a PDU (same checks, same order, same
+        output); False (nothing done) for anything else, which then takes the
+        general path."""
+        session = self.session
+        if session is None or session.target is None or session.pending or session.closed:
+            return False
+        flags, lun_field, itt, edtl, cmdsn = _FAST_COMMAND.unpack_from(header)
+        if cmdsn != session.exp_cmdsn or not sn_le(cmdsn, session.max_cmdsn):
+            return False
+        self._header = header
+        accepted = self._accept(
+            itt, cmdsn, decode_lun(lun_field), header[32:48], bool(flags & 0x40),
+            bool(flags & 0x20), bool(flags & 0x80), edtl, None, False, data, header,
+        )  # fmt: skip
+        session.exp_cmdsn = (cmdsn + 1) & 0xFFFFFFFF
+        if accepted:
+            task = session.tasks.get(itt)
+            if task is not None and task.cmdsn == cmdsn and not task.ordered:
+                task.ordered = True
+                self._maybe_ready(task)
+        return True
+
     def _accept_scsi(self, cmd: ScsiCommand, header: bytes) -> bool:
         """Create the task of a SCSI Command PDU; False if refused outright."""
+        return self._accept(
+            cmd.itt, cmd.cmdsn, cmd.lun, cmd.cdb, cmd.read, cmd.write, cmd.final,
+            cmd.expected_length, cmd.bidi_read_length, cmd.immediate, cmd.data, header,
+        )  # fmt: skip
+
+    def _accept(
+        self,
+        itt: int,
+        cmdsn: int,
+        lun: int,
+        cdb: bytes,
+        read: bool,
+        write: bool,
+        final: bool,
+        expected_length: int,
+        bidi_read_length: int | None,
+        immediate: bool,
+        data: Buffer,
+        header: bytes,
+    ) -> bool:
         session = self.session
         assert session is not None and session.target is not None
-        if cmd.itt == ALL_ONES:
+        if itt == ALL_ONES:
             self._reject_raw(header, RejectReason.INVALID_PDU_FIELD)
             return False
-        if cmd.itt in session.tasks:
+        if itt in session.tasks:
             self._reject_raw(header, RejectReason.TASK_IN_PROGRESS)
             return False
-        if cmd.expected_length and not (cmd.read or cmd.write):
+        if expected_length and not (read or write):
             self._reject_raw(header, RejectReason.INVALID_PDU_FIELD)
             return False
-        if len(cmd.data) and not cmd.write:
+        if len(data) and not write:
             self._reject_raw(header, RejectReason.PROTOCOL_ERROR)
             return False
         params = self.params
-        if len(cmd.data) > (params.first_burst_length if params.immediate_data else 0) or (
-            len(cmd.data) > cmd.expected_length
+        if len(data) > (params.first_burst_length if params.immediate_data else 0) or (
+            len(data) > expected_length
         ):
             self._reject_raw(header, RejectReason.PROTOCOL_ERROR)
             return False
-        lu = session.target.luns.get(cmd.lun)
+        lu = session.target.luns.get(lun)
         task = Task(
             connection=self,
-            itt=cmd.itt,
-            cmdsn=cmd.cmdsn,
-            lun=cmd.lun,
+            itt=itt,
+            cmdsn=cmdsn,
+            lun=lun,
             lu=lu,
-            cdb=cmd.cdb,
-            nexus=session.nexus(cmd.lun),
-            read=cmd.read,
-            write=cmd.write,
-            expected_length=cmd.expected_length,
-            bidi_read_length=cmd.bidi_read_length,
-            immediate=cmd.immediate,
+            cdb=cdb,
+            nexus=session.nexus(lun),
+            read=read,
+            write=write,
+            expected_length=expected_length,
+            bidi_read_length=bidi_read_length,
+            immediate=immediate,
         )
-        session.tasks[cmd.itt] = task
+        session.tasks[itt] = task
         session.active += 1
-        if cmd.write:
+        if write:
             spdtl = 0
-            if lu is not None and cmd.cdb[0] != REPORT_LUNS:
+            if lu is not None and cdb[0] != REPORT_LUNS:
                 try:
-                    spdtl = lu.expected_data_out(cmd.cdb)
+                    spdtl = lu.expected_data_out(cdb)
                 except Exception:  # a CDB the LU cannot size: it refuses it in execute
                     spdtl = 0
             task.spdtl_out = spdtl
-            task.needed = min(cmd.expected_length, spdtl)
+            task.needed = min(expected_length, spdtl)
             if task.needed > self.group.max_transfer:
                 task.failed = (
                     Status.CHECK_CONDITION,
                     _fixed_sense(SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_CDB, 7),
                 )
                 task.needed = 0
-            imm = len(cmd.data)
-            task.keep = min(cmd.expected_length, self.group.max_transfer)
-            if imm >= task.needed and task.failed is None and (task.needed or cmd.final):
-                task.direct = cmd.data  # all of it came as immediate data: no copy
+            imm = len(data)
+            task.keep = min(expected_length, self.group.max_transfer)
+            if imm >= task.needed and task.failed is None and (task.needed or final):
+                task.direct = data  # all of it came as immediate data: no copy
             elif imm:
-                self._store(task, 0, cmd.data, reserved=False)
+                self._store(task, 0, data, reserved=False)
             task.unsolicited_next = imm
             unsolicited_limit = imm
             if not params.initial_r2t:
-                unsolicited_limit = min(params.first_burst_length, cmd.expected_length)
-            task.unsolicited_done = cmd.final or imm >= unsolicited_limit
-            if not cmd.final and params.initial_r2t:
+                unsolicited_limit = min(params.first_burst_length, expected_length)
+            task.unsolicited_done = final or imm >= unsolicited_limit
+            if not final and params.initial_r2t:
                 # No unsolicited Data-Out is allowed: F must be set.
                 task.unsolicited_done = True
             task.solicit_next = imm
             if task.unsolicited_done:
                 self._issue_r2ts(task)
-        elif not cmd.final:
+        elif not final:
             self._reject_raw(header, RejectReason.PROTOCOL_ERROR)
-            del session.tasks[cmd.itt]
+            del session.tasks[itt]
             session.active -= 1
             return False
-        if cmd.immediate:
+        if immediate:
             task.ordered = True
             self._maybe_ready(task)
         return True
@@ -1015,9 +1080,41 @@ class Connection:
         assert session is not None
         params = self.params
         data = response.data_in
+        edtl = task.expected_length
+        n = len(data)
+        if (
+            self.fast_path
+            and n
+            and task.read
+            and not task.write
+            and response.status == Status.GOOD
+            and not response.sense
+            and n <= edtl
+            and n <= params.initiator_mrdsl
+            and n <= params.max_burst_length
+            and not params.header_digest
+            and not params.data_digest
+        ):
+            # One Data-In PDU with the status collapsed into it: what the loop
+            # below produces for this case, in one pack (the hot path of reads).
+            spdtl = max(response.data_length, n)
+            flags, residual = 0x81, 0
+            if spdtl > edtl:
+                flags, residual = 0x85, spdtl - edtl
+            elif spdtl < edtl:
+                flags, residual = 0x83, edtl - spdtl
+            exp, mx = session.window()
+            out = self._out
+            header = data_in_header(
+                flags, 0, n, 0, task.itt, ALL_ONES, self._next_statsn(), exp, mx, 0, 0, residual
+            )
+            out.append(header)
+            out.append(data)
+            if n & 3:
+                out.append(b"\0" * (-n & 3))
+            return
         status = int(response.status)
         sense = response.sense
-        edtl = task.expected_length
         # Residuals (RFC 7143 11.4.5.1): SCSI's own transfer length against EDTL.
         if task.write and not task.read:
             spdtl = task.spdtl_out
