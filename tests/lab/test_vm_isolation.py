@@ -115,13 +115,39 @@ def _persist(sid: str, node: str, *args: str) -> Json:
     return _tool(sid, "sg_persist", *args, "{" + node + "}")
 
 
-# sg_raw (real tool) commands that reach beyond the slice or the whole device.
-SG_RAW_OUTSIDE: dict[str, tuple[str, bool]] = {
-    "write-10-past-end": (_rw10(0x2A, N, 1), True),
-    "read-16-into-p2": (_rw16(0x88, P2.start - P1.start + 7, 1), False),
-    "write-same-16-into-p2": (_rw16(0x93, P2.start - P1.start, 8), True),
-    "sanitize-block-erase": ("48" + "02" + "00" * 8, False),
-    "write-buffer-microcode": ("3b05000000000002" + "0000", True),
+# sg_raw (real tool) commands that reach beyond the slice or the whole device:
+# CDB, data direction ("out": 512 bytes from a file, "in": 512 bytes, "": none),
+# sg3_utils exit status (22 SG_LIB_LBA_OUT_OF_RANGE, 9 SG_LIB_CAT_INVALID_OP,
+# 5 SG_LIB_CAT_ILLEGAL_REQ) and the words of the sense sg_raw prints.
+SG_RAW_OUTSIDE: dict[str, tuple[str, str, tuple[int, ...], str]] = {
+    "write-10-past-end": (_rw10(0x2A, N, 1), "out", (22,), "Logical block address out of range"),
+    "read-16-into-p2": (
+        _rw16(0x88, P2.start - P1.start + 7, 1),
+        "in",
+        (22,),
+        "Logical block address out of range",
+    ),
+    "write-same-16-into-p2": (
+        _rw16(0x93, P2.start - P1.start, 8),
+        "out",
+        (22,),
+        "Logical block address out of range",
+    ),
+    "write-buffer-microcode": (
+        "3b05000000000002" + "0000",
+        "out",
+        (9,),
+        "Invalid command operation code",
+    ),
+    "security-protocol-out": (
+        "b5ef0000" + "0000" + "00000200" + "0000",
+        "out",
+        (9,),
+        "Invalid command operation code",
+    ),
+    # SANITIZE CRYPTOGRAPHIC ERASE cannot be confined to a slice (no key of its own):
+    # refused, as an unsupported service action (5) or opcode (9)
+    "sanitize-crypto-erase": ("48" + "03" + "00" * 8, "", (5, 9), "Illegal Request"),
 }
 
 
@@ -165,8 +191,8 @@ def _steps(plan: attacks.AttackPlan) -> list[Json]:
         {"id": "sg_raw-read-in-slice.data", "kind": "read_file", "path": "/tmp/r.bin"},
         {"id": "pattern-file", "kind": "file", "path": "/tmp/p.bin", "pattern": _pat("raw", 0, 1)},
     ]
-    for name, (cdb, out) in SG_RAW_OUTSIDE.items():
-        io = ["-s", "512", "-i", "/tmp/p.bin"] if out else ["-r", "512"]
+    for name, (cdb, direction, _exits, _words) in SG_RAW_OUTSIDE.items():
+        io = {"out": ["-s", "512", "-i", "/tmp/p.bin"], "in": ["-r", "512"], "": []}[direction]
         steps.append(_tool(f"sg_raw.{name}", "sg_raw", "-v", *io, "{sg:a}", *_raw_args(cdb)))
     steps += [{"id": a["id"], "kind": "attack", "attack": a} for a in plan.attacks]
     steps += [
@@ -358,18 +384,12 @@ def test_vm_isolation_out_of_slice_attempts_logged(vm_run: Json) -> None:
 
 def test_vm_isolation_sg_raw_outside_refused(vm_run: Json) -> None:
     steps = vm_run["steps"]
-    for name in SG_RAW_OUTSIDE:
+    for name, (_cdb, _direction, exits, words) in SG_RAW_OUTSIDE.items():
         s = steps[f"sg_raw.{name}"]
         text = s["stderr"] + s["stdout"]
-        assert "Illegal Request" in text, s
-        if name.startswith(("write-10", "read-16", "write-same")):
-            # sg3_utils 1.46+: exit 22 = SG_LIB_LBA_OUT_OF_RANGE
-            assert s["exit"] == 22 and "Logical block address out of range" in text, s
-        else:
-            # exit 9 = SG_LIB_CAT_INVALID_OP: device-level commands refused by policy
-            assert s["exit"] == 9 and "Invalid command operation code" in text, s
+        assert s["exit"] in exits and "Illegal Request" in text and words in text, s
     logged = {int(x["opcode"]) for x in vm_run["refusals"]}
-    assert {0x48, 0x3B} <= logged  # SANITIZE and WRITE BUFFER refusals in the log
+    assert {0x3B, 0xB5, 0x48} <= logged  # policy refusals are in the log, with the rule
 
 
 def test_vm_isolation_other_slice_gaps_and_gpt_unchanged(vm_run: Json) -> None:
