@@ -388,3 +388,77 @@ def test_passthrough_wce_off_syncs_after_each_write() -> None:
     assert struct.unpack_from(">QI", sync, 2) == (FIRST, BLOCKS)  # only the slice is flushed
     expect(lu.execute(cdb10(0x28, 0, 1), b"", NX), EXPECT_GOOD)
     assert dev.cdbs[-1][0] == 0x28  # reads need no sync
+
+
+def test_passthrough_device_check_condition_with_driver_sense_is_relayed() -> None:
+    # the kernel sets DRIVER_SENSE (0x08) on every CHECK CONDITION with sense: that is
+    # the device's answer, relayed with its own sense, not a transport failure
+    dev, lu = make()
+
+    def answers_illegal_request(
+        cdb: bytes, data_out: bytes = b"", data_in_len: int = 0, timeout_ms: int = 0
+    ) -> Result:
+        return Result(2, build_sense(0x5, 0x24, 0x00), b"", data_in_len, driver_status=0x08)
+
+    dev.execute = answers_illegal_request  # type: ignore[method-assign]
+    resp = lu.execute(cdb10(0x28, 0, 1), b"", NX)
+    assert resp.status == Status.CHECK_CONDITION
+    assert sense_triple(resp.sense) == (0x5, 0x24, 0x00)
+    assert lu.internal_errors == 0
+    assert not any("SG_IO failed" in r.rule for r in lu.refusals)
+
+
+def test_passthrough_driver_timeout_is_a_transport_failure() -> None:
+    dev, lu = make()
+
+    def times_out(
+        cdb: bytes, data_out: bytes = b"", data_in_len: int = 0, timeout_ms: int = 0
+    ) -> Result:
+        return Result(0, b"", b"", data_in_len, driver_status=0x06)
+
+    dev.execute = times_out  # type: ignore[method-assign]
+    resp = lu.execute(cdb10(0x28, 0, 1), b"", NX)
+    assert sense_triple(resp.sense) == (0x4, 0x44, 0x00)
+
+
+def test_passthrough_wce_off_falls_back_to_synchronize_cache_10() -> None:
+    # a device that knows only SYNCHRONIZE CACHE (10) (QEMU's emulated disk)
+    dev, lu = make()
+    real = dev.execute
+
+    def no_sync16(
+        cdb: bytes, data_out: bytes = b"", data_in_len: int = 0, timeout_ms: int = 20_000
+    ) -> Result:
+        if cdb[0] == 0x91:
+            dev.cdbs.append(bytes(cdb))
+            return Result(2, build_sense(0x5, 0x20, 0x00), b"", 0, driver_status=0x08)
+        return real(cdb, data_out, data_in_len, timeout_ms)
+
+    dev.execute = no_sync16  # type: ignore[method-assign]
+    page = bytearray(lu.execute(bytes((0x1A, 0x08, 0x08, 0, 255, 0)), b"", NX).data_in)
+    page[0] = 0
+    page[4 + 2] &= ~0x04  # Caching page: WCE=0
+    expect(lu.execute(bytes((0x15, 0x10, 0, 0, len(page), 0)), bytes(page), NX), EXPECT_GOOD)
+    sent = len(dev.cdbs)
+    expect(lu.execute(cdb10(0x2A, 0, 1), b"\x01" * BS, NX), EXPECT_GOOD)
+    assert [c[0] for c in dev.cdbs[sent:]] == [0x2A, 0x91, 0x35]
+    assert struct.unpack_from(">IxH", dev.cdbs[-1], 2) == (FIRST, BLOCKS)
+
+
+def test_sgio_backend_flush_falls_back_to_synchronize_cache_10() -> None:
+    from sgguard.target.passthrough import SgioBackend
+
+    dev = DeviceModel()
+    sent: list[bytes] = []
+
+    def no_sync16(
+        cdb: bytes, data_out: bytes = b"", data_in_len: int = 0, timeout_ms: int = 20_000
+    ) -> Result:
+        sent.append(bytes(cdb))
+        if cdb[0] == 0x91:
+            return Result(2, build_sense(0x5, 0x20, 0x00), b"", 0, driver_status=0x08)
+        return Result(0, b"", b"", 0)
+
+    dev.execute = no_sync16  # type: ignore[method-assign]
+    SgioBackend(dev, FIRST, BLOCKS, BS).flush()
+    assert [c[0] for c in sent] == [0x91, 0x35]

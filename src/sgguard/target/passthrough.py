@@ -59,7 +59,9 @@ __all__ = [
     "rewrite_read_capacity16",
     "rewrite_unmap_parameters",
     "rewrite_vpd",
+    "synchronize_cache_cdbs",
     "translate_sense",
+    "transport_failed",
 ]
 
 
@@ -132,6 +134,30 @@ def _fields(cdb: bytes) -> tuple[int, int, int, int, int]:
         return flags, lba, length, grp & 0x3F, control
     flags, lba, length, grp, control = struct.unpack_from(">xBQIBB", cdb)
     return flags, lba, length, grp & 0x3F, control
+
+
+def transport_failed(res: SgResultLike) -> bool:
+    """True when SG_IO says the command never completed on the device.
+
+    host_status is the HBA's DID_* code; the low three bits of driver_status are
+    the DRIVER_* code (busy, soft, media, error, invalid, timeout, hard).
+    DRIVER_SENSE (0x08) only says sense data came back with a CHECK CONDITION:
+    that is the device's own answer, to relay, not a failure of the transport.
+    """
+    return bool(res.host_status or res.driver_status & 0x07)
+
+
+def synchronize_cache_cdbs(first: int, blocks: int) -> tuple[bytes, bytes]:
+    """SYNCHRONIZE CACHE (16) for a slice, then the (10) form to fall back to.
+
+    Some devices (QEMU's emulated disk among them) know only the 10-byte form. Its
+    16-bit NUMBER OF LOGICAL BLOCKS cannot always name the slice: 0 then means "to
+    the end of the medium", which flushes more than the slice: harmless for a
+    cache flush, which changes no data.
+    """
+    ten_lba = first if first <= 0xFFFFFFFF else 0
+    ten_len = blocks if first <= 0xFFFFFFFF and blocks <= 0xFFFF else 0
+    return _cdb16(0x91, 0, first, blocks, 0, 0), _cdb10(0x35, 0, ten_lba, ten_len, 0, 0)
 
 
 def _cdb16(op: int, flags: int, lba: int, length: int, group: int, control: int) -> bytes:
@@ -446,7 +472,7 @@ class SgioBackend:
             res.errno_name is not None
             or res.status != 0
             or res.host_status
-            or res.driver_status & 0x0F
+            or transport_failed(res)
         ):
             raise BackendIOError(f"SG_IO {cdb[:1].hex()} failed: status {res.status:#x}", 5)
         return res.data
@@ -489,7 +515,13 @@ class SgioBackend:
         return out[:max_descriptors]
 
     def flush(self) -> None:
-        self._run(_cdb16(0x91, 0, self.first, self._num_blocks, 0, 0)[:16])
+        sixteen, ten = synchronize_cache_cdbs(self.first, self._num_blocks)
+        from sgguard.target.backend import BackendIOError
+
+        try:
+            self._run(sixteen)
+        except BackendIOError:
+            self._run(ten)
 
     def try_read_nowait(self, lba: int, blocks: int) -> bytes | None:
         return None
@@ -617,7 +649,7 @@ class PassthroughLogicalUnit(LogicalUnit):
 
     def _failed(self, res: SgResultLike, nexus: Nexus, cdb: bytes) -> Response | None:
         """None when the device answered; else the CHECK CONDITION for a transport failure."""
-        if res.errno_name is None and not res.host_status and not res.driver_status & 0x0F:
+        if res.errno_name is None and not transport_failed(res):
             return None
         why = f"SG_IO failed: errno {res.errno_name}, host {res.host_status:#x}, driver {res.driver_status:#x}"
         return self.refuse(nexus, cdb, why, 0x04, Asc.INTERNAL_TARGET_FAILURE.value)
@@ -693,11 +725,13 @@ class PassthroughLogicalUnit(LogicalUnit):
         assert res is not None
         if res.status == 0 and self._force_fua and row is not None and row.effects & _MEDIA_WRITES:
             # the emulated Caching mode page says WCE=0: make the write durable before GOOD
-            sync = _cdb16(0x91, 0, self.first, self._nb, 0, 0)
-            res_sync = self._device(sync, b"", 0)
-            failed = self._failed(res_sync, nexus, cdb)
-            if failed is not None:
-                return failed
+            for sync in synchronize_cache_cdbs(self.first, self._nb):
+                res_sync = self._device(sync, b"", 0)
+                failed = self._failed(res_sync, nexus, cdb)
+                if failed is not None:
+                    return failed
+                if res_sync.status == 0:
+                    break
             if res_sync.status != 0:
                 return self._device_response(res_sync, b"", 0)
         return self._device_response(res, res.data, data_in_len or want_out)
