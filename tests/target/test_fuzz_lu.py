@@ -2,7 +2,8 @@
 
 A slice sits in the middle of a memory image whose outside is filled with a
 marker pattern. Random CDBs (every opcode and service action of the command
-table, weighted to media commands with LBAs and lengths at the slice's edges)
+table, weighted to media commands with LBAs and lengths at the slice's edges,
+and SANITIZE with parameter lists, which overwrites or erases the whole slice)
 and random data-out run against it; the bytes outside the slice are hashed
 before and after and must never change, and no response may carry the marker.
 Hypothesis drives a shrinking property test; a seeded run of 1,000,000
@@ -70,6 +71,7 @@ MEDIA = (
     (0x7F, 0x000D, "32"),
     (0x7F, 0x000E, "32"),
     (0x83, 0x00, "xcopy"),  # EXTENDED COPY within the slice, or to a slice nobody may use
+    (0x48, None, "sanitize"),  # SANITIZE: OVERWRITE / BLOCK ERASE of the whole slice, ...
 )
 OWN_NAA = Identity.for_slice("iqn.fuzz:t", "slice").naa
 FOREIGN_NAA = Identity.for_slice("iqn.fuzz:t", "outside").naa
@@ -241,6 +243,22 @@ def _xcopy_param(rng: random.Random) -> bytes:
     return struct.pack(">BBHxxxxII", rng.randrange(256), 0, len(cscds), len(segs), 0) + cscds + segs
 
 
+def _sanitize(rng: random.Random) -> tuple[bytes, bytes]:
+    """A SANITIZE: mostly well formed (OVERWRITE with a random pattern, BLOCK ERASE, ...)."""
+    sa = rng.choice((0x01, 0x01, 0x02, 0x03, 0x1F, rng.getrandbits(5)))
+    b1 = sa | (rng.choice((0, 0, 0x80, 0x20, 0x40, 0xE0)))
+    param = b""
+    if sa == 0x01 or rng.random() < 0.1:
+        length = rng.choice((1, 2, 3, 4, BS // 2, BS, BS + 1, 0))
+        head = rng.choice((1, 2, 3, 0x81, 0x82, 0, 0x21, rng.getrandbits(8)))
+        pattern = bytes(rng.randrange(0, 0xA0) for _ in range(min(length, 8))) * (length // 8 + 1)
+        param = bytes((head, 0)) + struct.pack(">H", length) + pattern[:length]
+        if rng.random() < 0.1:
+            param = param[: rng.randrange(0, len(param) + 1)]
+    plen = len(param) if rng.random() < 0.9 else rng.choice((0, 4, 5, BS + 4, BS + 5, 0xFFFF))
+    return struct.pack(">BBxxxxxHB", 0x48, b1, plen, 0), param
+
+
 def random_command(rng: random.Random, lu: LogicalUnit) -> tuple[bytes, bytes]:
     """One random command: 75% media commands at the edges, 25% any table row with random bytes."""
     roll = rng.random()
@@ -263,6 +281,8 @@ def random_command(rng: random.Random, lu: LogicalUnit) -> tuple[bytes, bytes]:
         if kind == "xcopy":
             param = _xcopy_param(rng)
             return struct.pack(">BBxxxxxxxxIxx", 0x83, 0, len(param)), param
+        if kind == "sanitize":
+            return _sanitize(rng)
         want = lu.expected_data_out(cdb)
         if want > 64 * BS:
             want = rng.choice((0, BS))
@@ -327,7 +347,9 @@ def test_lu_confinement_property(cmds: list[tuple[bytes, bytes, int]]) -> None:
 @st.composite
 def media_commands(draw: st.DrawFn) -> tuple[bytes, bytes]:
     """One media command built from shrinkable parts: LBA, length, flags and data-out size."""
-    op, sa, kind = draw(st.sampled_from([m for m in MEDIA if m[2] not in ("unmap", "xcopy")]))
+    op, sa, kind = draw(
+        st.sampled_from([m for m in MEDIA if m[2] not in ("unmap", "xcopy", "sanitize")])
+    )
     lba = draw(st.sampled_from(EDGE_LBAS) | st.integers(0, BLOCKS + 2) | st.integers(0, 2**64 - 1))
     n = draw(st.sampled_from(EDGE_LENGTHS) | st.integers(0, 4))
     flags = draw(st.sampled_from((0, 0x01, 0x02, 0x04, 0x06, 0x08, 0x10)))

@@ -1254,7 +1254,6 @@ def test_unsupported_service_action(disk: Disk) -> None:
     "cdb",
     [
         bytes((0x3B, 0x05)) + bytes(8),  # WRITE BUFFER (download microcode)
-        bytes((0x48, 0x01)) + bytes(8),  # SANITIZE
         bytes((0xB5,)) + bytes(11),  # SECURITY PROTOCOL OUT
         bytes((0x85,)) + bytes(15),  # ATA PASS-THROUGH (16)
         bytes((0x3F,)) + bytes(9),  # WRITE LONG (10)

@@ -8,12 +8,15 @@ the command table row and whether the logical unit emulates the command per
 slice, so a logical unit computes them once per row when it is built and pays
 nothing per command.
 
-The safe default: commands the logical unit emulates within its slice run;
-commands it does not emulate (device-level commands that would reach the whole
-shared disk: SANITIZE, WRITE BUFFER, SECURITY PROTOCOL, ATA PASS-THROUGH, WRITE
+The safe default: commands the logical unit emulates within its slice run
+(FORMAT UNIT and SANITIZE OVERWRITE / BLOCK ERASE / EXIT FAILURE MODE among
+them: the unit confines them to the slice's own blocks); commands it does not
+emulate (device-level commands that would reach the whole shared disk: SANITIZE
+CRYPTOGRAPHIC ERASE, WRITE BUFFER, SECURITY PROTOCOL, ATA PASS-THROUGH, WRITE
 LONG, vendor specific opcodes, ...) are refused, and so is anything whose
 effects include `DEFAULT_DENY_EFFECTS`, whatever the allow lists say about
-effects. Refusals are ILLEGAL REQUEST, INVALID COMMAND OPERATION CODE (SPC-5
+effects. A policy still denies the emulated erasing commands by opcode
+(`deny = ["0x48"]`, `["0x04"]`) or by effect (`deny_effects = ["ERASES"]`). Refusals are ILLEGAL REQUEST, INVALID COMMAND OPERATION CODE (SPC-5
 4.5.6), except writes to a read-only slice: DATA PROTECT, WRITE PROTECTED
 (SBC-4 4.11).
 """

@@ -246,10 +246,16 @@ def block_limits_vpd(limits: Limits) -> bytes:
 
 
 def block_device_characteristics_vpd() -> bytes:
-    """SBC-4 6.6.2 Block Device Characteristics: non-rotating medium, form factor not reported."""
+    """SBC-4 6.6.2 Block Device Characteristics: non-rotating medium, form factor not reported.
+
+    WABEREQ 01b: after a SANITIZE BLOCK ERASE, reads of the slice succeed (the
+    deallocated blocks read as zeros, LBPRZ); WACEREQ 00b: CRYPTOGRAPHIC ERASE is
+    not supported (a slice holds no encryption key of its own).
+    """
     payload = bytearray(60)
     struct.pack_into(">H", payload, 0, 0x0001)  # MEDIUM ROTATION RATE: non-rotating
-    payload[3] = 0x00  # NOMINAL FORM FACTOR: not reported (a slice has none)
+    # WABEREQ=01b, WACEREQ=00b; NOMINAL FORM FACTOR 0h: not reported (a slice has none)
+    payload[3] = 0x40
     return _vpd(0xB1, bytes(payload))
 
 

@@ -17,6 +17,21 @@ Order of checks for each command (SAM-5 5.14 / SPC-5 5.14): unit attention
 from the table's CDB layouts in `sgguard.scsi.cdb`), then the handler's own
 field and range checks; nothing is read or written before all of them pass.
 
+SANITIZE (SBC-4, 48h) is emulated per slice, like FORMAT UNIT: OVERWRITE writes
+the initiator's pattern over every block of the slice (OVERWRITE COUNT passes,
+INVERT between passes, each pass flushed), BLOCK ERASE deallocates every block
+of the slice (backend punch; the blocks read back as zeros, WABEREQ=01b),
+EXIT FAILURE MODE leaves sanitize failure mode; CRYPTOGRAPHIC ERASE is not
+supported (no per-slice key: ILLEGAL REQUEST, INVALID FIELD IN CDB, the answer
+for an unsupported service action of a supported operation code). No block
+outside the slice is touched. The operation runs to completion before status
+is returned, IMMED or not; while it runs, commands from other threads other
+than INQUIRY, REPORT LUNS and REQUEST SENSE are NOT READY, SANITIZE IN PROGRESS,
+and REQUEST SENSE reports that with its progress indication. A sanitize that
+fails (a backend I/O error) leaves the slice in sanitize failure mode: media
+commands are MEDIUM ERROR, SANITIZE COMMAND FAILED until a later sanitize
+succeeds or, when the failed one had AUSE=1, EXIT FAILURE MODE.
+
 The unit never prints, sleeps on clocks or opens files: its backend does the
 I/O, refusals go to a `log` callback as `sgguard.policy.Refusal` records.
 
@@ -130,6 +145,8 @@ ASC_CAPACITY_DATA_HAS_CHANGED = Asc.CAPACITY_DATA_HAS_CHANGED.value
 ASC_MEDIUM_MAY_HAVE_CHANGED = Asc.NOT_READY_TO_READY_CHANGE_MEDIUM_MAY_HAVE_CHANGED.value
 ASC_COMMANDS_CLEARED_BY_ANOTHER_INITIATOR = Asc.COMMANDS_CLEARED_BY_ANOTHER_INITIATOR.value
 ASC_INTERNAL_TARGET_FAILURE = Asc.INTERNAL_TARGET_FAILURE.value
+ASC_SANITIZE_IN_PROGRESS = Asc.LOGICAL_UNIT_NOT_READY_SANITIZE_IN_PROGRESS.value
+ASC_SANITIZE_COMMAND_FAILED = Asc.SANITIZE_COMMAND_FAILED.value
 
 
 def build_sense(
@@ -202,6 +219,10 @@ _CDB10 = struct.Struct(">xBIxH").unpack_from  # flags, lba, length (READ/WRITE/V
 _CDB12 = struct.Struct(">xBII").unpack_from  # flags, lba, length
 _CDB16 = struct.Struct(">xBQI").unpack_from  # flags, lba, length
 _CDB32 = struct.Struct(">10xBxQ8xI").unpack_from  # flags (byte 10), lba (12), length (28)
+
+_SANITIZE: Final = 0x48  # SANITIZE (SBC-4)
+_INVERT: Final = bytes(255 - i for i in range(256))  # bytes.translate table: every bit flipped
+_SANITIZE_STEP: Final = 1 << 16  # blocks per backend call of a sanitize (progress granularity)
 
 _CDB_LENGTH = {0: 6, 1: 10, 2: 10, 4: 16, 5: 12}  # SPC-5 4.2.5.1 group code -> CDB length
 
@@ -453,6 +474,10 @@ class LogicalUnit:
         self._descriptor_sense = False
         self._swp = False
         self._force_fua = False
+        # SANITIZE: (blocks done, blocks to do) while one runs; failure mode after one failed
+        self._sanitize_progress: tuple[int, int] | None = None
+        self._sanitize_failed: bool | None = None  # None: not in failure mode; else its AUSE
+        self._sanitize_gate = False  # either of the two: checked once per command
         self._obey_modes()
         self._vpd_cache: dict[tuple[int, str], bytes] = {}
         self._std_inquiry = standard_inquiry(identity, third_party_copy=copy_manager is not None)
@@ -500,8 +525,22 @@ class LogicalUnit:
             _Entry(unknown, 0, None, {} if op in _SA_OPCODES else None) for op in range(256)
         ]
         self._implemented: dict[tuple[int, int | None], CommandDef] = {}
-        for row, impl, decision in self._dispatch_plan():
+        plan = self._dispatch_plan()
+        # opcodes with at least one service action carried out (SPC-5 4.2.5.1: another
+        # service action of such an opcode is INVALID FIELD IN CDB, not an unknown opcode)
+        served = {row.opcode for row, impl, _ in plan if impl is not None}
+        for row, impl, decision in plan:
             op, sa = row.opcode, row.service_action
+            if (
+                impl is None
+                and sa is not None
+                and op in served
+                and (op, sa) not in _IMPLEMENTED
+                and decision.asc == 0x20
+            ):
+                decision = dataclasses.replace(
+                    decision, rule=f"unsupported service action: {decision.rule}", asc=0x24
+                )
             if impl is not None:
                 entry = _Entry(
                     getattr(self, impl.method), impl.flags, row, None, _reserved_mask(row)
@@ -521,8 +560,14 @@ class LogicalUnit:
     def _refuser(
         self, row: CommandDef | None, rule: str, key: int, asc: int, ascq: int
     ) -> _Handler:
+        field = None
+        if (key, asc, ascq) == (ILLEGAL_REQUEST, *ASC_INVALID_FIELD_IN_CDB) and row is not None:
+            field = (8, None, True) if row.opcode == _VARIABLE_LENGTH else (1, 4, True)
+
         def refuse(cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
             self._record_refusal(nexus, cdb, row, rule, key, asc, ascq)
+            if field is not None:
+                return self._check_response(CheckCondition(key, (asc, ascq), field=field))
             return Response(CHECK_CONDITION, b"", self._sense(key, asc, ascq), 0)
 
         return refuse
@@ -630,6 +675,11 @@ class LogicalUnit:
                 return self._unsupported_service_action(cdb, nexus, st)
             entry = found
         flags = entry.flags
+        if self._sanitize_gate and not flags & _NO_UA:
+            # before unit attentions: they stay pending while a sanitize runs
+            refused = self._sanitize_refusal(cdb, flags)
+            if refused is not None:
+                return refused
         if st.ua and not flags & _NO_UA:
             return self._report_ua(st)
         conflict = self._pr_check(nexus, cdb, entry.row)
@@ -1269,6 +1319,140 @@ class LogicalUnit:
                     self.backend.write_same(lba, blocks, bytes(self._bs))
         return Response(GOOD, b"", b"", _DATA_OUT[(0x04, None)](self, cdb))
 
+    # -- SANITIZE -----------------------------------------------------------------------------
+    def _sanitize_refusal(self, cdb: bytes, flags: int) -> Response | None:
+        """While a sanitize runs: NOT READY, SANITIZE IN PROGRESS (with progress); in
+        sanitize failure mode: media commands MEDIUM ERROR, SANITIZE COMMAND FAILED."""
+        progress = self._sanitize_progress
+        if progress is not None:
+            data = _progress_sense(ASC_SANITIZE_IN_PROGRESS, progress, self._descriptor_sense)
+            return Response(CHECK_CONDITION, b"", data, 0)
+        if self._sanitize_failed is not None and flags & _MEDIUM and cdb[0] != _SANITIZE:
+            return self._check_response(CheckCondition(MEDIUM_ERROR, ASC_SANITIZE_COMMAND_FAILED))
+        return None
+
+    def _sanitize_parameters(self, cdb: bytes, data_out: Any) -> tuple[bytes, int, bool]:
+        """The OVERWRITE parameter list (SBC-4 SANITIZE): one block of the pattern, passes, INVERT."""
+        bs = self._bs
+        plen = _U16(cdb, 7)[0]
+        if plen < 5 or plen > bs + 4:
+            raise _invalid_cdb(7)  # PARAMETER LIST LENGTH: 4 header bytes and 1..block bytes
+        data = bytes(data_out[:plen])
+        if len(data) < plen:
+            raise CheckCondition(ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR)
+        invert = bool(data[0] & 0x80)
+        if data[0] & 0x60:
+            raise _invalid_param(0, 6)  # TEST: only 00b (no test mode)
+        count = data[0] & 0x1F
+        if count == 0:
+            raise _invalid_param(0, 4)  # OVERWRITE COUNT: at least one pass
+        if data[1]:
+            raise _invalid_param(1, data[1].bit_length() - 1)  # reserved
+        length = _U16(data, 2)[0]
+        if length == 0 or length > bs or length > plen - 4:
+            raise _invalid_param(2)  # INITIALIZATION PATTERN LENGTH
+        pattern = data[4 : 4 + length]
+        block = (pattern * (bs // length + 1))[:bs]  # the pattern repeated over the block
+        return block, count, invert
+
+    @_implements(_SANITIZE, 0x01, flags=_MEDIUM | _WRITES)
+    def _sanitize_overwrite(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
+        """SBC-4 SANITIZE OVERWRITE, per slice: the pattern over every block of the slice."""
+        ause = self._sanitize_cdb(cdb)
+        block, count, invert = self._sanitize_parameters(cdb, data_out)
+        inverted = block.translate(_INVERT)
+        patterns = [inverted if invert and p % 2 else block for p in range(count)]
+
+        def overwrite(advance: Callable[[int], None]) -> None:
+            for pattern in patterns:  # one pass each, flushed before the next
+                for lba in range(0, self._nb, _SANITIZE_STEP):
+                    blocks = min(_SANITIZE_STEP, self._nb - lba)
+                    self.backend.write_same(lba, blocks, pattern, fua=False)
+                    advance(blocks)
+                self.backend.flush()
+
+        self._run_sanitize(overwrite, count * self._nb, ause)
+        return Response(GOOD, b"", b"", _U16(cdb, 7)[0])
+
+    @_implements(_SANITIZE, 0x02, flags=_MEDIUM | _WRITES)
+    def _sanitize_block_erase(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
+        """SBC-4 SANITIZE BLOCK ERASE, per slice: every block of the slice deallocated."""
+        ause = self._sanitize_cdb(cdb)
+        if _U16(cdb, 7)[0]:
+            raise _invalid_cdb(7)  # no parameter list
+
+        def erase(advance: Callable[[int], None]) -> None:
+            zeros = bytes(self._bs)
+            for lba in range(0, self._nb, _SANITIZE_STEP):
+                blocks = min(_SANITIZE_STEP, self._nb - lba)
+                if self.backend.unmap_supported:
+                    self.backend.punch(lba, blocks)
+                else:
+                    self.backend.write_same(lba, blocks, zeros, fua=False)
+                advance(blocks)
+            self.backend.flush()
+
+        self._run_sanitize(erase, self._nb, ause)
+        return _EMPTY_GOOD
+
+    @_implements(_SANITIZE, 0x1F)
+    def _sanitize_exit_failure_mode(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
+        """SBC-4 SANITIZE EXIT FAILURE MODE: leave the failure mode of a sanitize run with AUSE=1.
+
+        Not in failure mode: GOOD, nothing to do. After a failed sanitize with
+        AUSE=0 only a successful sanitize ends the failure mode: INVALID FIELD IN CDB.
+        """
+        self._sanitize_cdb(cdb)
+        if _U16(cdb, 7)[0]:
+            raise _invalid_cdb(7)  # no parameter list
+        with self._state_lock:
+            if self._sanitize_failed is False:
+                raise _invalid_cdb(1, 4)
+            self._sanitize_failed = None
+            self._sanitize_gate = self._sanitize_progress is not None
+        return _EMPTY_GOOD
+
+    def _sanitize_cdb(self, cdb: bytes) -> bool:
+        """Checks common to the SANITIZE service actions; returns AUSE."""
+        if cdb[1] & 0x40:
+            raise _invalid_cdb(1, 6)  # ZNR: not a zoned block device
+        ause = bool(cdb[1] & 0x20)
+        if self._sanitize_failed is False and ause and cdb[1] & 0x1F != 0x1F:
+            raise _invalid_cdb(1, 5)  # after a failed AUSE=0 sanitize, only AUSE=0 may retry
+        return ause
+
+    def _run_sanitize(
+        self, work: Callable[[Callable[[int], None]], None], total: int, ause: bool
+    ) -> None:
+        """Run a sanitize operation with its in-progress state; failure mode if it fails."""
+        with self._state_lock:
+            if self._sanitize_progress is not None:  # another thread's sanitize got there first
+                raise CheckCondition(NOT_READY, ASC_SANITIZE_IN_PROGRESS)
+            self._sanitize_progress = (0, total)
+            self._sanitize_gate = True
+        done = 0
+
+        def advance(blocks: int) -> None:
+            nonlocal done
+            done += blocks
+            self._sanitize_progress = (done, total)
+
+        failed = True
+        try:
+            with self._wlock:
+                work(advance)
+            failed = False
+        except BackendError as exc:
+            if isinstance(exc, ReadOnlyError):
+                failed = False  # nothing was written: not a failed sanitize
+                raise
+            raise CheckCondition(MEDIUM_ERROR, ASC_SANITIZE_COMMAND_FAILED) from exc
+        finally:
+            with self._state_lock:
+                self._sanitize_progress = None
+                self._sanitize_failed = ause if failed else None
+                self._sanitize_gate = failed
+
     # -- COMPARE AND WRITE, ORWRITE ----------------------------------------------------------
     @_implements(0x89, flags=_MEDIUM | _WRITES)
     def _compare_and_write(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
@@ -1511,8 +1695,11 @@ class LogicalUnit:
         alloc = cdb[4]
         st = self._nexus_state(nexus)
         asc = self._pop_ua(st) if st.ua else None
+        progress = self._sanitize_progress
         if asc is not None:
             data = build_sense(UNIT_ATTENTION, *asc, descriptor=desc)
+        elif progress is not None:
+            data = _progress_sense(ASC_SANITIZE_IN_PROGRESS, progress, desc)
         elif self._not_ready:
             data = build_sense(NOT_READY, *self._not_ready_asc(), descriptor=desc)
         else:
@@ -1680,6 +1867,16 @@ for _sa in (0x00, 0x03):  # RECEIVE COPY RESULTS: COPY STATUS, OPERATING PARAMET
     _implements(0x84, _sa)(LogicalUnit._xcopy)
 
 
+def _progress_sense(asc: tuple[int, int], progress: tuple[int, int], descriptor: bool) -> bytes:
+    """NOT READY sense with the progress indication (SPC-5 4.4.2.4.4): done / total of 65536."""
+    done, total = progress
+    value = min(0xFFFF, done * 65536 // total) if total else 0
+    sks = bytes((0x00, value >> 8, value & 0xFF))
+    if descriptor:
+        return build_descriptor(NOT_READY, asc[0], asc[1], sense_key_specific=sks)
+    return build_fixed(NOT_READY, asc[0], asc[1], sense_key_specific=sks)
+
+
 def _first_difference(a: bytes, b: bytes) -> int:
     """Offset of the first byte where `a` and `b` differ (they differ)."""
     lo, hi = 0, min(len(a), len(b))
@@ -1737,4 +1934,5 @@ _DATA_OUT: dict[tuple[int, int | None], Callable[[LogicalUnit, bytes], int]] = {
     **{(0x5F, sa): (lambda lu, c: _U32(c, 5)[0]) for sa in range(8)},
     (0x56, None): lambda lu, c: _U16(c, 7)[0] if c[1] & 0x02 else 0,
     (0x83, 0x00): lambda lu, c: _U32(c, 10)[0],
+    **{(0x48, sa): (lambda lu, c: _U16(c, 7)[0]) for sa in (0x01, 0x02, 0x1F)},
 }
