@@ -598,8 +598,10 @@ class Connection:
         """The transport is gone (or the caller ends it)."""
         self._close(reason)
 
-    def in_flight(self) -> int:
-        if self.session is None:
+    def in_flight(self, at_least: int = 0) -> int:
+        """Commands executing on this connection. With `at_least`, a count that
+        cannot reach it may be returned as 0 without counting (a cheap check)."""
+        if self.session is None or len(self.session.tasks) < at_least:
             return 0
         return sum(1 for t in self.session.tasks.values() if t.executing and not t.done)
 

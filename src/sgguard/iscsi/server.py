@@ -93,8 +93,11 @@ class ServerLimits:
 
 
 _WRITES = {0x0A: 1, 0x2A: 1, 0xAA: 1, 0x8A: 1}  # WRITE 6/10/12/16: FUA is byte 1 bit 3
-_INLINE_WRITE_SLOW = 0.005  # an inline write slower than this sends writes to threads
-_INLINE_WRITE_BACKOFF = 1.0  # seconds
+_INLINE_WRITE_SLOW = 0.005  # an inline write slower than this is a strike
+_INLINE_WRITE_STRIKES = 3  # this many strikes within _INLINE_WRITE_WINDOW send writes to threads
+_INLINE_WRITE_WINDOW = 0.5  # seconds
+_INLINE_WRITE_BACKOFF = 1.0  # seconds of writes on threads
+_INLINE_WRITE_MEMORY = 10.0  # within this long after a backoff, one strike backs off again
 
 
 class _InlinePolicy:
@@ -103,14 +106,20 @@ class _InlinePolicy:
     Inline: anything on a backend that never blocks (memory); reads whose blocks
     the backend confirms are in the page cache (`try_read_nowait`, RWF_NOWAIT);
     small writes without FUA while inline writes stay fast (page-cache writes):
-    one that takes longer than 5 ms (dirty-page throttling, write-through mode
-    pages) sends that unit's writes to threads for 1 s. Everything else (and
-    SYNCHRONIZE CACHE, FUA, large transfers) runs on the thread pool.
+    three taking longer than 5 ms within half a second (dirty-page throttling,
+    write-through mode pages) send that unit's writes to threads for 1 s, and
+    for 10 s after that a single slow write does. One slow write alone is
+    usually the event loop being preempted on a busy machine (it measures
+    wall time), not the disk: it must not cost a second of thread-pool writes.
+    Everything else (and SYNCHRONIZE CACHE, FUA, large transfers) runs on the
+    thread pool.
     """
 
     def __init__(self, inline_writes: bool = True) -> None:
         self.inline_writes = inline_writes
         self.write_slow_until: dict[int, float] = {}
+        self.strikes: dict[int, list[float]] = {}
+        self.backed_off: dict[int, float] = {}  # unit -> when its writes last went to threads
 
     def inline(self, lu: LogicalUnitProtocol, cdb: bytes, data_out: int, now: float) -> bool:
         backend = getattr(lu, "backend", None)
@@ -143,8 +152,19 @@ class _InlinePolicy:
             return False
 
     def observed(self, lu: LogicalUnitProtocol, cdb: bytes, seconds: float, now: float) -> None:
-        if seconds > _INLINE_WRITE_SLOW and cdb[0] in _WRITES:
-            self.write_slow_until[id(lu)] = now + _INLINE_WRITE_BACKOFF
+        if seconds <= _INLINE_WRITE_SLOW or cdb[0] not in _WRITES:
+            return
+        key = id(lu)
+        strikes = [t for t in self.strikes.get(key, ()) if now - t < _INLINE_WRITE_WINDOW]
+        strikes.append(now)
+        last = self.backed_off.get(key)
+        if len(strikes) >= _INLINE_WRITE_STRIKES or (
+            last is not None and now - last < _INLINE_WRITE_MEMORY
+        ):
+            self.write_slow_until[key] = now + _INLINE_WRITE_BACKOFF
+            self.backed_off[key] = now
+            strikes = []
+        self.strikes[key] = strikes
 
 
 class _Protocol(asyncio.Protocol):
@@ -249,7 +269,8 @@ class _Protocol(asyncio.Protocol):
         t = self.transport
         if t is None or self.conn is None or self.closing:
             return
-        want_pause = self.write_paused or self.conn.in_flight() >= self.server.limits.max_in_flight
+        limit = self.server.limits.max_in_flight
+        want_pause = self.write_paused or self.conn.in_flight(limit) >= limit
         if want_pause and not self.read_paused:
             t.pause_reading()
             self.read_paused = True
@@ -378,7 +399,9 @@ class IscsiServer:
             log.exception("logical unit failed on opcode %s", task.cdb[:1].hex())
             response = Response(Status.CHECK_CONDITION, sense=_INTERNAL_FAILURE)
         self._finish(proto, task, response)
-        proto.process()
+        # Completions from the pool that arrive together leave in one send: the
+        # flush runs once, after this loop iteration's callbacks.
+        proto.wake()
 
     def _finish(self, proto: _Protocol, task: Task, response: Response) -> None:
         conn = task.connection
