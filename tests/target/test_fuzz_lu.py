@@ -171,6 +171,7 @@ class Image:
             Identity.for_slice("iqn.fuzz:t", "slice"),
             PI32,  # the 32-byte media commands too (opt-in: type 2 protection only)
             copy_manager=manager,
+            background=lambda fn: fn(),  # SANITIZE with IMMED=1 too runs before status
         )
         return self.lu
 

@@ -207,10 +207,44 @@ def test_sanitize_overwrite_data_out_beyond_parameter_list_ignored(disk: Disk) -
     assert disk.inside() == b"\x42" * SLICE_BLOCKS * BS
 
 
-def test_sanitize_overwrite_immed_completes(disk: Disk) -> None:
+def test_sanitize_overwrite_immed_completes_in_the_background(disk: Disk) -> None:
     expect(overwrite(disk, b"\x11", immed=True), EXPECT_GOOD)
+    assert disk.lu.wait_sanitize(10)
     assert disk.inside() == b"\x11" * SLICE_BLOCKS * BS
     expect(disk.run(bytes(6)), EXPECT_GOOD)
+
+
+def test_sanitize_immed_status_before_the_operation() -> None:
+    disk, rec = recording_disk()
+    rec.release.clear()
+    try:
+        expect(disk.lu.execute(sanitize(BLOCK_ERASE, immed=True), b"", NEXUS), EXPECT_GOOD)
+        assert rec.entered.wait(10)
+        assert not disk.lu.wait_sanitize(0.05)  # still running
+        expect(disk.lu.execute(bytes(6), b"", NEXUS), EXPECT_SANITIZE_IN_PROGRESS)
+        expect(disk.lu.execute(inquiry(), b"", NEXUS), EXPECT_GOOD)
+    finally:
+        rec.release.set()
+    assert disk.lu.wait_sanitize(10)
+    expect(disk.run(bytes(6)), EXPECT_GOOD)
+    assert [c[0] for c in rec.calls] == ["punch", "flush"]
+
+
+def test_sanitize_immed_failure_enters_failure_mode() -> None:
+    disk, rec = recording_disk()
+    rec.fail = True
+    expect(disk.lu.execute(overwrite_param_cdb(), overwrite_param(b"\x01"), NEXUS), EXPECT_GOOD)
+    assert disk.lu.wait_sanitize(10)
+    expect(disk.run(cdb10(0x28, 0, 1)), EXPECT_SANITIZE_FAILED)
+    expect(disk.run(sanitize(EXIT_FAILURE_MODE)), EXPECT_INVALID_FIELD_IN_CDB)  # AUSE was 0
+    rec.fail = False
+    expect(disk.run(sanitize(BLOCK_ERASE)), EXPECT_GOOD)
+    expect(disk.run(cdb10(0x28, 0, 1)), EXPECT_GOOD)
+    assert disk.lu.internal_errors == 0
+
+
+def overwrite_param_cdb() -> bytes:
+    return sanitize(OVERWRITE, len(overwrite_param(b"\x01")), immed=True)
 
 
 # -- BLOCK ERASE ------------------------------------------------------------------------------

@@ -24,10 +24,12 @@ of the slice (backend punch; the blocks read back as zeros, WABEREQ=01b),
 EXIT FAILURE MODE leaves sanitize failure mode; CRYPTOGRAPHIC ERASE is not
 supported (no per-slice key: ILLEGAL REQUEST, INVALID FIELD IN CDB, the answer
 for an unsupported service action of a supported operation code). No block
-outside the slice is touched. The operation runs to completion before status
-is returned, IMMED or not; while it runs, commands from other threads other
-than INQUIRY, REPORT LUNS and REQUEST SENSE are NOT READY, SANITIZE IN PROGRESS,
-and REQUEST SENSE reports that with its progress indication. A sanitize that
+outside the slice is touched. Without IMMED the operation runs to completion
+before status; with IMMED=1 status comes as soon as the CDB and parameter list
+are valid and the operation runs in the background (the `background` runner).
+While it runs, commands other than INQUIRY, REPORT LUNS and REQUEST SENSE are
+NOT READY, SANITIZE IN PROGRESS (ahead of pending unit attentions, which stay
+pending), and REQUEST SENSE reports that with its progress indication. A sanitize that
 fails (a backend I/O error) leaves the slice in sanitize failure mode: media
 commands are MEDIUM ERROR, SANITIZE COMMAND FAILED until a later sanitize
 succeeds or, when the failed one had AUSE=1, EXIT FAILURE MODE.
@@ -424,7 +426,9 @@ class LogicalUnit:
     fresh `sgguard.target.modepages.ModePages`) carries MODE SENSE/SELECT, and the
     unit obeys SWP (write protect), WCE=0 (every write durable) and D_SENSE.
     `copy_manager`: EXTENDED COPY / RECEIVE COPY RESULTS (None: not emulated,
-    the policy refuses them; 3PC=0 in INQUIRY).
+    the policy refuses them; 3PC=0 in INQUIRY). `background(fn)` runs a SANITIZE
+    sent with IMMED=1 after its status (default: a daemon thread); `flush` waits
+    for it.
     """
 
     def __init__(
@@ -440,6 +444,7 @@ class LogicalUnit:
         modes: ModePages | None = None,
         reservations: Reservations | None = None,
         copy_manager: CopyManager | None = None,
+        background: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         if backend.num_blocks < 1:
             raise ValueError("a logical unit needs at least one block")
@@ -478,6 +483,9 @@ class LogicalUnit:
         self._sanitize_progress: tuple[int, int] | None = None
         self._sanitize_failed: bool | None = None  # None: not in failure mode; else its AUSE
         self._sanitize_gate = False  # either of the two: checked once per command
+        self._sanitize_idle = threading.Event()
+        self._sanitize_idle.set()
+        self._background = background if background is not None else _start_thread
         self._obey_modes()
         self._vpd_cache: dict[tuple[int, str], bytes] = {}
         self._std_inquiry = standard_inquiry(identity, third_party_copy=copy_manager is not None)
@@ -859,6 +867,7 @@ class LogicalUnit:
             self.reservations.nexus_lost(nexus)
 
     def flush(self) -> None:
+        self._sanitize_idle.wait()  # a background sanitize finishes first
         self.backend.flush()
 
     def _reset_delegates(self, function: TaskManagement, nexus: Nexus) -> None:
@@ -1371,7 +1380,7 @@ class LogicalUnit:
                     advance(blocks)
                 self.backend.flush()
 
-        self._run_sanitize(overwrite, count * self._nb, ause)
+        self._run_sanitize(overwrite, count * self._nb, ause, bool(cdb[1] & 0x80))
         return Response(GOOD, b"", b"", _U16(cdb, 7)[0])
 
     @_implements(_SANITIZE, 0x02, flags=_MEDIUM | _WRITES)
@@ -1392,7 +1401,7 @@ class LogicalUnit:
                 advance(blocks)
             self.backend.flush()
 
-        self._run_sanitize(erase, self._nb, ause)
+        self._run_sanitize(erase, self._nb, ause, bool(cdb[1] & 0x80))
         return _EMPTY_GOOD
 
     @_implements(_SANITIZE, 0x1F)
@@ -1422,14 +1431,37 @@ class LogicalUnit:
         return ause
 
     def _run_sanitize(
-        self, work: Callable[[Callable[[int], None]], None], total: int, ause: bool
+        self, work: Callable[[Callable[[int], None]], None], total: int, ause: bool, immed: bool
     ) -> None:
-        """Run a sanitize operation with its in-progress state; failure mode if it fails."""
+        """Run a sanitize operation with its in-progress state; failure mode if it fails.
+
+        IMMED=0: here, then status. IMMED=1: status now (the CDB and parameter list
+        are valid), the operation through `background`; a failure then shows only
+        as the failure mode.
+        """
         with self._state_lock:
             if self._sanitize_progress is not None:  # another thread's sanitize got there first
                 raise CheckCondition(NOT_READY, ASC_SANITIZE_IN_PROGRESS)
             self._sanitize_progress = (0, total)
             self._sanitize_gate = True
+            self._sanitize_idle.clear()
+        if not immed:
+            self._sanitize_body(work, total, ause)
+            return
+        try:
+            self._background(lambda: self._sanitize_body(work, total, ause, deferred=True))
+        except BaseException:
+            self._sanitize_end(failed=False, ause=ause)  # it never started
+            raise
+
+    def _sanitize_body(
+        self,
+        work: Callable[[Callable[[int], None]], None],
+        total: int,
+        ause: bool,
+        *,
+        deferred: bool = False,
+    ) -> None:
         done = 0
 
         def advance(blocks: int) -> None:
@@ -1442,16 +1474,30 @@ class LogicalUnit:
             with self._wlock:
                 work(advance)
             failed = False
-        except BackendError as exc:
-            if isinstance(exc, ReadOnlyError):
-                failed = False  # nothing was written: not a failed sanitize
+        except ReadOnlyError:
+            failed = False  # refused before any block changed: not a failed sanitize
+            if not deferred:
                 raise
-            raise CheckCondition(MEDIUM_ERROR, ASC_SANITIZE_COMMAND_FAILED) from exc
+        except BackendError as exc:
+            if not deferred:
+                raise CheckCondition(MEDIUM_ERROR, ASC_SANITIZE_COMMAND_FAILED) from exc
+        except Exception:
+            if not deferred:
+                raise  # a bug: execute reports and logs it
+            self.internal_errors += 1  # a bug in the background: counted, failure mode
         finally:
-            with self._state_lock:
-                self._sanitize_progress = None
-                self._sanitize_failed = ause if failed else None
-                self._sanitize_gate = failed
+            self._sanitize_end(failed=failed, ause=ause)
+
+    def _sanitize_end(self, *, failed: bool, ause: bool) -> None:
+        with self._state_lock:
+            self._sanitize_progress = None
+            self._sanitize_failed = ause if failed else None
+            self._sanitize_gate = failed
+            self._sanitize_idle.set()
+
+    def wait_sanitize(self, timeout: float | None = None) -> bool:
+        """Wait for a running sanitize (IMMED=1 runs in the background); False on timeout."""
+        return self._sanitize_idle.wait(timeout)
 
     # -- COMPARE AND WRITE, ORWRITE ----------------------------------------------------------
     @_implements(0x89, flags=_MEDIUM | _WRITES)
@@ -1865,6 +1911,10 @@ for _sa in range(0x00, 0x07):  # PERSISTENT RESERVE OUT: REGISTER .. REGISTER AN
 _implements(0x83, 0x00, flags=_MEDIUM)(LogicalUnit._xcopy)  # EXTENDED COPY (LID1)
 for _sa in (0x00, 0x03):  # RECEIVE COPY RESULTS: COPY STATUS, OPERATING PARAMETERS
     _implements(0x84, _sa)(LogicalUnit._xcopy)
+
+
+def _start_thread(fn: Callable[[], None]) -> None:
+    threading.Thread(target=fn, name="sgguard-sanitize", daemon=True).start()
 
 
 def _progress_sense(asc: tuple[int, int], progress: tuple[int, int], descriptor: bool) -> bytes:
