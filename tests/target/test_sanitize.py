@@ -468,3 +468,17 @@ def test_sanitize_outside_slice_untouched(sa: int) -> None:
     disk.run(sanitize(sa, len(param)), param)  # Disk.run hashes the outside after each command
     assert disk.outside_hash() == before
     assert disk.base.buffer[: 256 * BS] == b"\xa5\x5a" * (128 * BS)
+
+
+def test_sanitize_in_progress_refuses_third_party_copy() -> None:
+    disk, rec = recording_disk()
+    rec.release.clear()
+    try:
+        expect(disk.lu.execute(sanitize(BLOCK_ERASE, immed=True), b"", NEXUS), EXPECT_GOOD)
+        assert rec.entered.wait(10)
+        why = disk.lu.copy_refusal(OTHER, write=True)
+        assert why is not None and "sanitized" in why
+    finally:
+        rec.release.set()
+    assert disk.lu.wait_sanitize(10)
+    assert disk.lu.copy_refusal(OTHER, write=True) is None

@@ -628,7 +628,7 @@ class LogicalUnit:
         """Why a third-party copy may not read (or write) this unit for `nexus`; None: it may.
 
         The same gates as a READ (16) / WRITE (16) from that nexus: policy,
-        read-only and SWP, medium state, reservations.
+        read-only and SWP, medium state, a sanitize running or failed, reservations.
         """
         probe = bytes((0x8A if write else 0x88,)) + bytes(15)
         if write and (self.read_only or self._swp):
@@ -637,6 +637,10 @@ class LogicalUnit:
             return f"the policy of {self.identity.name} refuses {'writes' if write else 'reads'}"
         if self._not_ready:
             return f"{self.identity.name} is not ready ({self.medium})"
+        if self._sanitize_progress is not None:
+            return f"{self.identity.name} is being sanitized"
+        if self._sanitize_failed is not None:
+            return f"{self.identity.name} is in sanitize failure mode"
         entry = self._ops[probe[0]]
         conflict = self._pr_check(nexus, probe, entry.row)
         if conflict is not None:
