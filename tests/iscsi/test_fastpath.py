@@ -168,6 +168,8 @@ def test_fastpath_cmdsn_gaps_window_and_writes_are_byte_identical() -> None:
         Step("write", 2, 2, 0, 0, 0, False, "fresh", "all", True, False, False),
         Step("write", 4, 2, 0, 0, 0, False, "fresh", "part", True, False, False),
         Step("write", 6, 2, 0, 0, 0, False, "fresh", "none", True, True, False),
+        Step("write", 8, 2, 512, 0, 0, False, "fresh", "all", True, False, False),  # underflow
+        Step("write", 10, 2, -512, 0, 0, False, "fresh", "all", True, True, False),  # overflow
         Step("read", 2, 2, 0, 0, 500, False, "fresh", "none", True, False, False),  # window
         Step("read", 2, 2, 0, 0, -1, False, "fresh", "none", True, False, False),  # old
         Step("read", 2, 2, 0, 0, 0, True, "fresh", "none", True, True, True),  # immediate

@@ -1115,6 +1115,27 @@ class Connection:
             if n & 3:
                 out.append(b"\0" * (-n & 3))
             return
+        if (
+            self.fast_path
+            and task.write
+            and not task.read
+            and response.status == Status.GOOD
+            and not response.sense
+            and not params.header_digest
+        ):
+            # A write's GOOD status: one SCSI Response PDU, no data segment (as below).
+            spdtl = task.spdtl_out
+            flags, residual = 0x80, 0
+            if spdtl > edtl:
+                flags, residual = 0x84, spdtl - edtl
+            elif spdtl < edtl:
+                flags, residual = 0x82, edtl - spdtl
+            exp, mx = session.window()
+            header = scsi_response_header(
+                flags, 0, 0, 0, task.itt, 0, self._next_statsn(), exp, mx, task.r2tsn, 0, residual
+            )
+            self._out.append(header)
+            return
         status = int(response.status)
         sense = response.sense
         # Residuals (RFC 7143 11.4.5.1): SCSI's own transfer length against EDTL.

@@ -43,7 +43,12 @@ log = logging.getLogger("sgguard.iscsi")
 
 # SPC-4: HARDWARE ERROR, INTERNAL TARGET FAILURE (44/00), for a logical unit that raised.
 _INTERNAL_FAILURE = bytes((0x70, 0, 0x04, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x44, 0, 0, 0, 0, 0))
-_READS = {0x08: "6", 0x28: "10", 0xA8: "12", 0x88: "16"}
+# READ (10)/(12)/(16) (SBC-4 5.15-5.17): (LOGICAL BLOCK ADDRESS, TRANSFER LENGTH), CDB length
+_READ_CDBS = {
+    0x28: (struct.Struct(">2xIxH"), 10),
+    0xA8: (struct.Struct(">2xII"), 12),
+    0x88: (struct.Struct(">2xQI"), 16),
+}
 _INLINE_MAX = 256 * 1024
 
 
@@ -120,32 +125,30 @@ class _InlinePolicy:
         self.write_slow_until: dict[int, float] = {}
         self.strikes: dict[int, list[float]] = {}
         self.backed_off: dict[int, float] = {}  # unit -> when its writes last went to threads
+        # backend -> (backend, blocking, block_size): constants, looked up once
+        self._backends: dict[int, tuple[Any, bool, int]] = {}
 
     def inline(self, lu: LogicalUnitProtocol, cdb: bytes, data_out: int, now: float) -> bool:
-        backend = getattr(lu, "backend", None)
+        backend: Any = getattr(lu, "backend", None)
         if backend is None:
             return False
         try:
-            if not backend.blocking:
+            info = self._backends.get(id(backend))
+            if info is None or info[0] is not backend:
+                info = (backend, bool(backend.blocking), int(backend.block_size))
+                self._backends[id(backend)] = info
+            if not info[1]:
                 return True
             op = cdb[0]
             if op in _WRITES:
                 if not self.inline_writes or (op != 0x0A and cdb[1] & 0x08):
                     return False  # FUA: fdatasync
                 return 0 < data_out <= _INLINE_MAX and self.write_slow_until.get(id(lu), 0.0) <= now
-            kind = _READS.get(op)
-            if kind is None:
+            layout = _READ_CDBS.get(op)
+            if layout is None or len(cdb) < layout[1]:
                 return False
-            if kind == "10" and len(cdb) >= 10:
-                lba = struct.unpack_from(">I", cdb, 2)[0]
-                blocks = struct.unpack_from(">H", cdb, 7)[0]
-            elif kind == "16" and len(cdb) >= 16:
-                lba, blocks = struct.unpack_from(">QI", cdb, 2)
-            elif kind == "12" and len(cdb) >= 12:
-                lba, blocks = struct.unpack_from(">II", cdb, 2)
-            else:
-                return False
-            if not blocks or blocks * backend.block_size > _INLINE_MAX:
+            lba, blocks = layout[0].unpack_from(cdb)
+            if not blocks or blocks * info[2] > _INLINE_MAX:
                 return False
             return backend.try_read_nowait(lba, blocks) is not None
         except Exception:
@@ -384,7 +387,9 @@ class IscsiServer:
             except Exception:
                 log.exception("logical unit failed on %s", task.cdb[:1].hex())
                 response = Response(Status.CHECK_CONDITION, sense=_INTERNAL_FAILURE)
-            self.inline_policy.observed(lu, task.cdb, time.perf_counter() - start, start)
+            took = time.perf_counter() - start
+            if took > _INLINE_WRITE_SLOW:
+                self.inline_policy.observed(lu, task.cdb, took, start)
             self._finish(proto, task, response)
             return
         fut = self.loop.run_in_executor(
