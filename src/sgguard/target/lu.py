@@ -11,8 +11,9 @@ REPORT SUPPORTED OPERATION CODES generated from the table, and the seams to the
 mode pages (`self.modes`), reservations (`self.reservations`) and third-party
 copy (`self.copy_manager`) modules.
 
-Order of checks for each command (SAM-5 5.14 / SPC-5 5.14): unit attention
-(except INQUIRY, REPORT LUNS, REQUEST SENSE), reservation conflict, NOT READY
+Order of checks for each command (SAM-5 5.14 / SPC-5 5.14): a sanitize running
+or failed (below), unit attention (both except INQUIRY, REPORT LUNS, REQUEST
+SENSE), reservation conflict, NOT READY
 (stopped or ejected medium), SWP write protect, reserved CDB bits (masks derived
 from the table's CDB layouts in `sgguard.scsi.cdb`), then the handler's own
 field and range checks; nothing is read or written before all of them pass.
