@@ -343,6 +343,15 @@ def test_write10_straddling_eol_writes_nothing(disk: Disk) -> None:
     assert disk.inside() == bytes(SLICE_BLOCKS * BS)
 
 
+def test_write10_beyond_eol_is_logged_as_a_refusal(disk: Disk) -> None:
+    # issue 5: one log record per refused command (who, what, why)
+    expect(disk.run(cdb10(0x2A, SLICE_BLOCKS + 5, 1), block(9)), EXPECT_LBA_OUT_OF_RANGE)
+    rec = disk.refusals[-1]
+    assert rec.command == "WRITE (10)" and rec.initiator == NEXUS.initiator  # type: ignore[attr-defined]
+    assert "outside the slice" in rec.rule and str(SLICE_BLOCKS + 5) in rec.rule  # type: ignore[attr-defined]
+    assert (rec.sense_key, rec.asc, rec.ascq) == (0x5, 0x21, 0x00)  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("lba", [2**64 - 1, 2**64 - 2, 2**63])
 def test_write16_lba_2_64_minus_1(disk: Disk, lba: int) -> None:
     expect(disk.run(cdb16(0x8A, lba, 2), block(9) * 2), EXPECT_LBA_OUT_OF_RANGE)

@@ -712,6 +712,19 @@ class LogicalUnit:
         try:
             return entry.fn(cdb, data_out, nexus)
         except CheckCondition as cc:
+            if (cc.asc, cc.ascq) == ASC_LBA_OUT_OF_RANGE:
+                # a command that reached past the slice: the refusal an operator
+                # most needs to see, so it is logged like a policy refusal
+                where = f"LBA {cc.information} " if cc.information is not None else ""
+                self._record_refusal(
+                    nexus,
+                    cdb,
+                    entry.row,
+                    f"outside the slice: {where}beyond its {self._nb} blocks",
+                    cc.key,
+                    cc.asc,
+                    cc.ascq,
+                )
             return self._check_response(cc)
         except (IndexError, struct.error) as exc:
             if len(cdb) < entry.length:  # the CDB is shorter than its layout (SPC-5 4.2.5.1)
