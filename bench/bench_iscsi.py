@@ -62,6 +62,17 @@ def lines(scale: float) -> list[Line]:
     ]
 
 
+def settle(backing: Path) -> None:
+    """Write back the backing file's dirty pages now, so that the next server does
+    not run while the kernel flushes what the file's creation or the previous
+    server's writes left behind (30 s later, dirty_expire_centisecs)."""
+    fd = os.open(backing, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -223,10 +234,12 @@ def main() -> int:
             chunk = os.urandom(1 << 20)
             for _ in range(args.size_mib):
                 f.write(chunk)
+        settle(backing)
         # results[line][server] = one (IOPS, MB/s) per run
         results: dict[str, dict[str, list[tuple[float, float]]]] = {}
         for run in range(args.runs):
-            for name in names:
+            # odd runs start with the other server: neither always gets the fresher machine
+            for name in names if run % 2 == 0 else names[::-1]:
                 if name == "tgt":
                     proc, url = start_tgt(backing)
                 else:
@@ -248,6 +261,7 @@ def main() -> int:
                     else:
                         proc.send_signal(signal.SIGTERM)
                     proc.wait(timeout=60)
+                    settle(backing)
     print(
         f"\n{'workload':30} {'tgt IOPS':>10} {'tgt MB/s':>9} {'sgguard IOPS':>13} "
         f"{'sgguard MB/s':>13} {'ratio':>6}"
