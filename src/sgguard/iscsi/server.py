@@ -16,6 +16,7 @@ timeout, flush every logical unit.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import json
@@ -336,6 +337,9 @@ class IscsiServer:
             max_workers=self.limits.workers, thread_name_prefix="sgguard-lu"
         )
         self.stopping = False
+        # results from worker threads, drained on the loop (deque appends are atomic)
+        self._completed: collections.deque[tuple[_Protocol, Task, Response]] = collections.deque()
+        self._drain_scheduled = False
         self.inline_policy = _InlinePolicy(self.limits.inline_writes)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.connection_gone = asyncio.Event()
@@ -392,21 +396,34 @@ class IscsiServer:
                 self.inline_policy.observed(lu, task.cdb, took, start)
             self._finish(proto, task, response)
             return
-        fut = self.loop.run_in_executor(
-            self.executor, lu.execute, task.cdb, task.data_out, task.nexus
-        )
-        fut.add_done_callback(lambda f: self._done(proto, task, f))
+        self.executor.submit(self._work, proto, task, lu)
 
-    def _done(self, proto: _Protocol, task: Task, fut: asyncio.Future[Response]) -> None:
+    def _work(self, proto: _Protocol, task: Task, lu: LogicalUnitProtocol) -> None:
+        """On a worker thread: execute, queue the result, wake the loop once for
+        however many results pile up before it drains them (one
+        call_soon_threadsafe, not a pair of futures, per command)."""
         try:
-            response = fut.result()
+            response = lu.execute(task.cdb, task.data_out, task.nexus)
         except Exception:
             log.exception("logical unit failed on opcode %s", task.cdb[:1].hex())
             response = Response(Status.CHECK_CONDITION, sense=_INTERNAL_FAILURE)
-        self._finish(proto, task, response)
-        # Completions from the pool that arrive together leave in one send: the
-        # flush runs once, after this loop iteration's callbacks.
-        proto.wake()
+        self._completed.append((proto, task, response))
+        if not self._drain_scheduled:  # a spare wakeup is harmless, a missing one is not:
+            self._drain_scheduled = True  # the loop clears the flag before it drains
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody left to answer
+                self.loop.call_soon_threadsafe(self._drain_completed)
+
+    def _drain_completed(self) -> None:
+        self._drain_scheduled = False
+        woken: set[_Protocol] = set()
+        completed = self._completed
+        while completed:
+            proto, task, response = completed.popleft()
+            self._finish(proto, task, response)
+            woken.add(proto)
+        # Completions that arrived together leave in one send per connection.
+        for proto in woken:
+            proto.process()
 
     def _finish(self, proto: _Protocol, task: Task, response: Response) -> None:
         conn = task.connection
