@@ -34,6 +34,9 @@ from sgguard.iscsi.pdu import (
 from sgguard.iscsi.target import Target
 from sgguard.iscsi.text import encode_text
 from sgguard.target.api import TaskManagement
+from sgguard.target.backend import MemoryBackend
+from sgguard.target.identity import Identity
+from sgguard.target.lu import LogicalUnit
 
 from .helpers import INITIATOR, ISID, TARGET, MiniLU, Peer, make_group, read10, text_of, write10
 
@@ -746,3 +749,72 @@ def test_write_r2ts_wait_for_the_connection_write_budget() -> None:
     assert isinstance(done[0], R2T) and done[0].itt == b
     assert any(isinstance(p, ScsiResponse) and p.itt == a for p in done)
     assert lu.data[:8192] == b"\x01" * 4096 + b"\x02" * 4096
+
+
+# --- data-out refused before it is solicited (LogicalUnit.data_out_refusal) -----------------
+
+
+def _caw_logged_in(keys: list[tuple[str, str]]) -> tuple[Peer, LogicalUnit]:
+    """A session on a real LogicalUnit (512-byte blocks), its power-on unit attention cleared."""
+    lu = LogicalUnit(MemoryBackend(64, 512), Identity.for_slice(TARGET, "caw"))
+    peer, _ = logged_in(keys, targets=[Target(TARGET, {0: lu})])
+    _, out = peer.command(bytes(6))  # TEST UNIT READY: reports and clears POWER ON
+    assert isinstance(out[-1], ScsiResponse) and out[-1].status == 2
+    return peer, lu
+
+
+def _caw_zero_blocks() -> bytes:
+    """COMPARE AND WRITE (SBC-4 5.2) at LBA 4 with NUMBER OF LOGICAL BLOCKS 0."""
+    return struct.pack(">BBQ3xBBB", 0x89, 0, 4, 0, 0, 0)
+
+
+def _assert_invalid_field_in_cdb(pdu: object) -> None:
+    assert isinstance(pdu, ScsiResponse) and pdu.status == 2, pdu
+    sense = bytes(pdu.data[2:])
+    assert (sense[2] & 0x0F, sense[12], sense[13]) == (0x5, 0x24, 0x00)
+    assert sense[15] & 0x80 and sense[15] & 0x40  # SKSV, C/D = CDB
+    assert int.from_bytes(sense[16:18], "big") == 13  # NUMBER OF LOGICAL BLOCKS
+
+
+def _assert_next_command_works(peer: Peer, lu: LogicalUnit) -> None:
+    lu.write_blocks(0, b"\x5a" * 512)
+    _, out = peer.command(read10(0, 1), read=True, edtl=512)
+    last = out[-1]
+    assert isinstance(last, DataIn) and last.status_present and last.status == 0
+    assert bytes(last.data) == b"\x5a" * 512
+
+
+def test_compare_and_write_zero_blocks_with_edtl_refused_without_r2t() -> None:
+    peer, lu = _caw_logged_in([("ImmediateData", "No"), ("InitialR2T", "Yes")])
+    _, out = peer.command(_caw_zero_blocks(), write=True, edtl=1024)
+    assert not any(isinstance(p, R2T) for p in out)
+    assert len(out) == 1
+    _assert_invalid_field_in_cdb(out[0])
+    assert lu.refusals[-1].command == "COMPARE AND WRITE"
+    _assert_next_command_works(peer, lu)
+
+
+def test_compare_and_write_zero_blocks_immediate_data_discarded() -> None:
+    peer, lu = _caw_logged_in([("ImmediateData", "Yes"), ("InitialR2T", "Yes")])
+    _, out = peer.command(_caw_zero_blocks(), write=True, edtl=1024, data=b"\xee" * 1024)
+    assert not any(isinstance(p, R2T) for p in out)
+    assert len(out) == 1
+    _assert_invalid_field_in_cdb(out[0])
+    assert lu.backend.read(0, 64) == bytes(64 * 512)  # nothing written
+    _assert_next_command_works(peer, lu)
+
+
+def test_compare_and_write_zero_blocks_unsolicited_data_consumed() -> None:
+    """InitialR2T=No: the unsolicited burst still arrives; it is read and dropped,
+    the status follows it, and the connection stays in step."""
+    peer, lu = _caw_logged_in([("ImmediateData", "Yes"), ("InitialR2T", "No")])
+    itt, out = peer.command(
+        _caw_zero_blocks(), write=True, edtl=1024, data=b"\xee" * 512, final=False
+    )
+    assert out == []
+    out = peer.data_out(itt, ALL_ONES, 512, b"\xee" * 512, 0, True)
+    assert not any(isinstance(p, R2T) for p in out)
+    assert len(out) == 1
+    _assert_invalid_field_in_cdb(out[0])
+    assert lu.backend.read(0, 64) == bytes(64 * 512)
+    _assert_next_command_works(peer, lu)

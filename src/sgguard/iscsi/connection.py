@@ -886,6 +886,20 @@ class Connection:
                     _fixed_sense(SenseKey.ILLEGAL_REQUEST, Asc.INVALID_FIELD_IN_CDB, 7),
                 )
                 task.needed = 0
+            elif lu is not None:
+                refusal = getattr(lu, "data_out_refusal", None)
+                refused = None
+                if refusal is not None:
+                    try:
+                        refused = refusal(cdb, expected_length, task.nexus)
+                    except Exception:  # a CDB the LU cannot judge: execute answers it
+                        refused = None
+                if refused is not None:
+                    # The unit refuses this data-out length: no R2T; immediate and
+                    # unsolicited data still arrive and are discarded (`_store` keeps
+                    # nothing of a failed task), then the status goes out (RFC 7143 11.3).
+                    task.failed = (refused.status, refused.sense)
+                    task.needed = 0
             imm = len(data)
             task.keep = min(expected_length, self.group.max_transfer)
             if imm >= task.needed and task.failed is None and (task.needed or final):
