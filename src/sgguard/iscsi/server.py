@@ -110,7 +110,10 @@ class _InlinePolicy:
     """Decides which commands run on the event loop instead of a worker thread.
 
     Inline: anything on a backend that never blocks (memory); reads whose blocks
-    the backend confirms are in the page cache (`try_read_nowait`, RWF_NOWAIT);
+    are in the page cache: offered to the unit's `execute_nowait`, which reads
+    them once with RWF_NOWAIT or answers None (then a thread runs `execute`);
+    for a unit without `execute_nowait`, reads the backend confirms are cached
+    (`try_read_nowait`, a probe read before `execute` reads again);
     small writes without FUA while inline writes stay fast (page-cache writes):
     three taking longer than 5 ms within half a second (dirty-page throttling,
     write-through mode pages) send that unit's writes to threads for 1 s, and
@@ -126,34 +129,46 @@ class _InlinePolicy:
         self.write_slow_until: dict[int, float] = {}
         self.strikes: dict[int, list[float]] = {}
         self.backed_off: dict[int, float] = {}  # unit -> when its writes last went to threads
-        # backend -> (backend, blocking, block_size): constants, looked up once
-        self._backends: dict[int, tuple[Any, bool, int]] = {}
+        # unit -> (unit, backend, blocking, block_size, execute_nowait): constants, looked up once
+        self._units: dict[int, tuple[Any, Any, bool, int, Any]] = {}
 
-    def inline(self, lu: LogicalUnitProtocol, cdb: bytes, data_out: int, now: float) -> bool:
-        backend: Any = getattr(lu, "backend", None)
-        if backend is None:
-            return False
+    def inline(self, lu: LogicalUnitProtocol, cdb: bytes, data_out: int, now: float) -> Any:
+        """What to call on the loop for this command, or None (a worker thread runs it).
+
+        The callable takes (cdb, data_out, nexus) and returns the Response, or None
+        when the command would block after all (then a thread runs `execute`).
+        """
         try:
-            info = self._backends.get(id(backend))
-            if info is None or info[0] is not backend:
-                info = (backend, bool(backend.blocking), int(backend.block_size))
-                self._backends[id(backend)] = info
-            if not info[1]:
-                return True
+            info = self._units.get(id(lu))
+            if info is None or info[0] is not lu:
+                backend: Any = getattr(lu, "backend", None)
+                if backend is None:
+                    return None
+                nowait = getattr(lu, "execute_nowait", None)
+                info = (lu, backend, bool(backend.blocking), int(backend.block_size), nowait)
+                self._units[id(lu)] = info
+            if not info[2]:
+                return lu.execute
             op = cdb[0]
             if op in _WRITES:
                 if not self.inline_writes or (op != 0x0A and cdb[1] & 0x08):
-                    return False  # FUA: fdatasync
-                return 0 < data_out <= _INLINE_MAX and self.write_slow_until.get(id(lu), 0.0) <= now
+                    return None  # FUA: fdatasync
+                if 0 < data_out <= _INLINE_MAX and self.write_slow_until.get(id(lu), 0.0) <= now:
+                    return lu.execute
+                return None
             layout = _READ_CDBS.get(op)
             if layout is None or len(cdb) < layout[1]:
-                return False
+                return None
             lba, blocks = layout[0].unpack_from(cdb)
-            if not blocks or blocks * info[2] > _INLINE_MAX:
-                return False
-            return backend.try_read_nowait(lba, blocks) is not None
+            if not blocks or blocks * info[3] > _INLINE_MAX:
+                return None
+            if info[4] is not None:
+                return info[4]  # reads the cached blocks once, or answers None
+            if info[1].try_read_nowait(lba, blocks) is None:
+                return None
+            return lu.execute
         except Exception:
-            return False
+            return None
 
     def observed(self, lu: LogicalUnitProtocol, cdb: bytes, seconds: float, now: float) -> None:
         if seconds <= _INLINE_WRITE_SLOW or cdb[0] not in _WRITES:
@@ -385,17 +400,20 @@ class IscsiServer:
         assert lu is not None
         start = time.perf_counter()
         task.user = start
-        if self.inline_policy.inline(lu, task.cdb, task.needed, start):
+        run = self.inline_policy.inline(lu, task.cdb, task.needed, start)
+        if run is not None:
+            response: Response | None
             try:
-                response = lu.execute(task.cdb, task.data_out, task.nexus)
+                response = run(task.cdb, task.data_out, task.nexus)
             except Exception:
                 log.exception("logical unit failed on %s", task.cdb[:1].hex())
                 response = Response(Status.CHECK_CONDITION, sense=_INTERNAL_FAILURE)
-            took = time.perf_counter() - start
-            if took > _INLINE_WRITE_SLOW:
-                self.inline_policy.observed(lu, task.cdb, took, start)
-            self._finish(proto, task, response)
-            return
+            if response is not None:
+                took = time.perf_counter() - start
+                if took > _INLINE_WRITE_SLOW:
+                    self.inline_policy.observed(lu, task.cdb, took, start)
+                self._finish(proto, task, response)
+                return
         self.executor.submit(self._work, proto, task, lu)
 
     def _work(self, proto: _Protocol, task: Task, lu: LogicalUnitProtocol) -> None:

@@ -76,11 +76,21 @@ class LogicalUnitProtocol(Protocol):
     """What a transport needs of a logical unit.
 
     `execute` is synchronous and may block on its backend's I/O; a transport
-    with an event loop runs it where blocking is harmless (a worker thread) or
-    uses `would_block` to take a fast path inline.
+    with an event loop runs it where blocking is harmless (a worker thread), or
+    first offers the command to `execute_nowait` to complete it inline.
+    `execute_nowait` is optional: a transport looks it up with `getattr` and
+    treats a unit without it as one whose every command may block.
     """
 
     def execute(self, cdb: bytes, data_out: bytes | memoryview, nexus: Nexus) -> Response: ...
+
+    def execute_nowait(
+        self, cdb: bytes, data_out: bytes | memoryview, nexus: Nexus
+    ) -> Response | None:
+        """`execute`, if it completes without sleeping on I/O (e.g. a READ of blocks
+        in the page cache, read once with RWF_NOWAIT); None: nothing was done, run
+        `execute` where blocking is harmless. Same checks, same answers as `execute`."""
+        ...
 
     def expected_data_out(self, cdb: bytes) -> int:
         """Bytes of data-out the CDB asks for (0 for commands without data-out)."""

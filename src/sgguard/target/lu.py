@@ -17,6 +17,9 @@ SENSE), reservation conflict, NOT READY
 (stopped or ejected medium), SWP write protect, reserved CDB bits (masks derived
 from the table's CDB layouts in `sgguard.scsi.cdb`), then the handler's own
 field and range checks; nothing is read or written before all of them pass.
+`execute_nowait` runs the same path for a transport's event loop: READ commands
+read with the backend's `try_read_nowait` (RWF_NOWAIT) as their one read, and a
+read that would sleep unwinds to None before anything is answered.
 
 SANITIZE (SBC-4, 48h) is emulated per slice, like FORMAT UNIT: OVERWRITE writes
 the initiator's pattern over every block of the slice (OVERWRITE COUNT passes,
@@ -242,8 +245,17 @@ class MediumState:
 _NO_UA: Final = 0x01  # INQUIRY, REPORT LUNS, REQUEST SENSE: never report nor clear a UA
 _MEDIUM: Final = 0x02  # needs the medium (NOT READY while stopped or ejected)
 _WRITES: Final = 0x04  # writes media (backend errors are write errors)
+_NOWAIT: Final = 0x08  # a READ: takes the read function, so `execute_nowait` can run it
+
+
+class _WouldBlock(Exception):
+    """The non-blocking read of `execute_nowait` would sleep: nothing was done."""
+
+    __slots__ = ()
+
 
 _Handler = Callable[[bytes, Any, Nexus], Response]
+_ReadFn = Callable[[int, int], "bytes | bytearray | memoryview"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +482,7 @@ class LogicalUnit:
         self._bs = backend.block_size
         self._nb = backend.num_blocks
         self._max_xfer = self.limits.max_transfer
+        self._blocking = bool(getattr(backend, "blocking", True))
         self._wlock = threading.Lock()  # serializes media writes: COMPARE AND WRITE atomicity
         self._state_lock = threading.Lock()
         self._nexus: dict[tuple[str, str], _NexusState] = {}
@@ -670,6 +683,51 @@ class LogicalUnit:
     # -- the protocol ------------------------------------------------------------------
     def execute(self, cdb: bytes, data_out: bytes | memoryview, nexus: Nexus) -> Response:
         """Carry out one command for `nexus` (SAM-5 5.1: execute command)."""
+        return self._execute(cdb, data_out, nexus, None)
+
+    def execute_nowait(
+        self, cdb: bytes, data_out: bytes | memoryview, nexus: Nexus
+    ) -> Response | None:
+        """`execute` if it can complete without sleeping on I/O, else None (nothing done).
+
+        For a transport with an event loop: None means run `execute` where blocking
+        is harmless (a worker thread). On a backend that never blocks (memory) every
+        command runs. Otherwise only the READ commands do, through the same checks
+        as `execute` in the same order, with the backend's `try_read_nowait`
+        (RWF_NOWAIT) as THE read: blocks in the page cache are read once, blocks
+        that are not make it None. Every check that answers before the read has no
+        effect the retry would not repeat identically, so None is always safe to
+        retry with `execute`. Everything else (writes, cache flushes) is None: the
+        transport decides about those (its inline-write policy).
+        """
+        if not self._blocking:
+            return self._execute(cdb, data_out, nexus, None)
+        if not cdb:
+            return None
+        entry = self._ops[cdb[0]]
+        if entry.sa is not None:
+            sa = service_action_of(cdb)
+            found = entry.sa.get(sa) if sa is not None else None
+            if found is None:
+                return None
+            entry = found
+        if not entry.flags & _NOWAIT:
+            return None
+        try:
+            return self._execute(cdb, data_out, nexus, self._read_nowait)
+        except _WouldBlock:
+            return None
+
+    def _read_nowait(self, lba: int, blocks: int) -> bytes:
+        data = self.backend.try_read_nowait(lba, blocks)
+        if data is None:
+            raise _WouldBlock
+        return data
+
+    def _execute(
+        self, cdb: bytes, data_out: bytes | memoryview, nexus: Nexus, read: _ReadFn | None
+    ) -> Response:
+        """`execute`; `read` (READ commands only, else None): the read function to use."""
         last = self._last
         if last[0] is nexus:
             st = last[1]
@@ -710,7 +768,11 @@ class LogicalUnit:
             if int.from_bytes(cdb[:length], "big") & reserved:
                 return self._reserved_bits_set(cdb, reserved, length)
         try:
+            if read is not None:
+                return entry.fn(cdb, data_out, nexus, read)  # type: ignore[call-arg]
             return entry.fn(cdb, data_out, nexus)
+        except _WouldBlock:
+            raise
         except CheckCondition as cc:
             if (cc.asc, cc.ascq) == ASC_LBA_OUT_OF_RANGE:
                 # a command that reached past the slice: the refusal an operator
@@ -994,21 +1056,25 @@ class LogicalUnit:
             raise _lba_out_of_range(lba)
 
     # -- READ -----------------------------------------------------------------------------
-    def _read(self, lba: int, blocks: int) -> Response:
+    def _read(self, lba: int, blocks: int, read: _ReadFn | None) -> Response:
         if blocks == 0:
             return _EMPTY_GOOD
-        return Response(GOOD, self.backend.read(lba, blocks), b"", blocks * self._bs)
+        return Response(GOOD, (read or self.backend.read)(lba, blocks), b"", blocks * self._bs)
 
-    @_implements(0x08, flags=_MEDIUM)
-    def _read6(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
+    @_implements(0x08, flags=_MEDIUM | _NOWAIT)
+    def _read6(
+        self, cdb: bytes, data_out: Any, nexus: Nexus, read: _ReadFn | None = None
+    ) -> Response:
         """SBC-4 5.14 READ (6): transfer length 0 means 256 blocks."""
         lba = ((cdb[1] & 0x1F) << 16) | (cdb[2] << 8) | cdb[3]
         blocks = cdb[4] or 256
         self._check_transfer(lba, blocks, 4)
-        return self._read(lba, blocks)
+        return self._read(lba, blocks, read)
 
-    @_implements(0x28, flags=_MEDIUM)
-    def _read10(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
+    @_implements(0x28, flags=_MEDIUM | _NOWAIT)
+    def _read10(
+        self, cdb: bytes, data_out: Any, nexus: Nexus, read: _ReadFn | None = None
+    ) -> Response:
         """SBC-4 5.15 READ (10)."""
         flags, lba, blocks = _CDB10(cdb)
         if flags & 0xE0:
@@ -1019,25 +1085,29 @@ class LogicalUnit:
             raise _lba_out_of_range(lba)
         if blocks == 0:
             return _EMPTY_GOOD
-        return Response(GOOD, self.backend.read(lba, blocks), b"", blocks * self._bs)
+        return Response(GOOD, (read or self.backend.read)(lba, blocks), b"", blocks * self._bs)
 
-    @_implements(0xA8, flags=_MEDIUM)
-    def _read12(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
+    @_implements(0xA8, flags=_MEDIUM | _NOWAIT)
+    def _read12(
+        self, cdb: bytes, data_out: Any, nexus: Nexus, read: _ReadFn | None = None
+    ) -> Response:
         """SBC-4 5.16 READ (12)."""
         flags, lba, blocks = _CDB12(cdb)
         if flags & 0xE0:
             raise _invalid_cdb(1, 7)
         self._check_transfer(lba, blocks, 6)
-        return self._read(lba, blocks)
+        return self._read(lba, blocks, read)
 
-    @_implements(0x88, flags=_MEDIUM)
-    def _read16(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
+    @_implements(0x88, flags=_MEDIUM | _NOWAIT)
+    def _read16(
+        self, cdb: bytes, data_out: Any, nexus: Nexus, read: _ReadFn | None = None
+    ) -> Response:
         """SBC-4 5.17 READ (16)."""
         flags, lba, blocks = _CDB16(cdb)
         if flags & 0xE0:
             raise _invalid_cdb(1, 7)
         self._check_transfer(lba, blocks, 10)
-        return self._read(lba, blocks)
+        return self._read(lba, blocks, read)
 
     def _var32(self, cdb: bytes) -> tuple[int, int, int]:
         if cdb[7] != 0x18:
@@ -1047,14 +1117,16 @@ class LogicalUnit:
         flags, lba, blocks = _CDB32(cdb)
         return flags, lba, blocks
 
-    @_implements(0x7F, 0x0009, flags=_MEDIUM)
-    def _read32(self, cdb: bytes, data_out: Any, nexus: Nexus) -> Response:
+    @_implements(0x7F, 0x0009, flags=_MEDIUM | _NOWAIT)
+    def _read32(
+        self, cdb: bytes, data_out: Any, nexus: Nexus, read: _ReadFn | None = None
+    ) -> Response:
         """SBC-4 5.18 READ (32), accepted without protection information (RDPROTECT=0)."""
         flags, lba, blocks = self._var32(cdb)
         if flags & 0xE0:
             raise _invalid_cdb(10, 7)
         self._check_transfer(lba, blocks, 28)
-        return self._read(lba, blocks)
+        return self._read(lba, blocks, read)
 
     # -- WRITE ----------------------------------------------------------------------------
     def _received(self, blocks: int, data_out: Any) -> tuple[Any, int]:
