@@ -722,28 +722,41 @@ class Reservations:
 
     # -- SPC-2 RESERVE / RELEASE -------------------------------------------
 
-    @_locked
-    def reserve(self, cdb: bytes, nexus: Nexus | ITNexus) -> PrResult:
-        """RESERVE (6) / RESERVE (10) (SPC-2 7.21, 7.22; SPC-5 5.14.3 exceptions)."""
+    def _spc2_precheck(self, cdb: bytes, it: ITNexus, verb: str) -> PrResult | None:
+        """What RESERVE/RELEASE answers before looking at SPC-2 state, or None.
+
+        Byte 1 options we do not support; under a persistent reservation the holder
+        (or a registrant, for registrants-only types) gets GOOD with nothing changed,
+        everyone else a conflict, as under bare registrations (SPC-5 5.14.3).
+        """
         if len(cdb) > 1 and cdb[1] & 0x13:
             bit = 4 if cdb[1] & 0x10 else (1 if cdb[1] & 0x02 else 0)
+            noun = "reservations" if verb == "RESERVE" else "releases"
             return _fail(
                 _illegal(
                     INVALID_FIELD_IN_CDB,
-                    "third-party, long-id and extent reservations are not supported",
+                    f"third-party, long-id and extent {noun} are not supported",
                     cdb=True,
                     byte=1,
                     bit=bit,
                 )
             )
-        it = ITNexus.of(nexus)
         res = self._s.reservation
         if res is not None:
             if self.is_holder(it) or (res.type.registrants_only and it in self._s.registrations):
-                return PrResult()  # GOOD, nothing established (SPC-5 5.14.3)
-            return _conflict("RESERVE while a persistent reservation is held by another I_T nexus")
+                return PrResult()  # GOOD: nothing established, the persistent one stays
+            return _conflict(f"{verb} while a persistent reservation is held by another I_T nexus")
         if self._s.registrations:
-            return _conflict("RESERVE while persistent reservation registrations exist")
+            return _conflict(f"{verb} while persistent reservation registrations exist")
+        return None
+
+    @_locked
+    def reserve(self, cdb: bytes, nexus: Nexus | ITNexus) -> PrResult:
+        """RESERVE (6) / RESERVE (10) (SPC-2 7.21, 7.22; SPC-5 5.14.3 exceptions)."""
+        it = ITNexus.of(nexus)
+        early = self._spc2_precheck(cdb, it, "RESERVE")
+        if early is not None:
+            return early
         if self._spc2 is not None and self._spc2 != it:
             return _conflict(f"RESERVE: logical unit reserved by {self._spc2.initiator}")
         self._spc2 = it
@@ -752,25 +765,10 @@ class Reservations:
     @_locked
     def release(self, cdb: bytes, nexus: Nexus | ITNexus) -> PrResult:
         """RELEASE (6) / RELEASE (10) (SPC-2 7.19, 7.20; SPC-5 5.14.3 exceptions)."""
-        if len(cdb) > 1 and cdb[1] & 0x13:
-            bit = 4 if cdb[1] & 0x10 else (1 if cdb[1] & 0x02 else 0)
-            return _fail(
-                _illegal(
-                    INVALID_FIELD_IN_CDB,
-                    "third-party, long-id and extent releases are not supported",
-                    cdb=True,
-                    byte=1,
-                    bit=bit,
-                )
-            )
         it = ITNexus.of(nexus)
-        res = self._s.reservation
-        if res is not None:
-            if self.is_holder(it) or (res.type.registrants_only and it in self._s.registrations):
-                return PrResult()  # GOOD, the persistent reservation stays
-            return _conflict("RELEASE while a persistent reservation is held by another I_T nexus")
-        if self._s.registrations:
-            return _conflict("RELEASE while persistent reservation registrations exist")
+        early = self._spc2_precheck(cdb, it, "RELEASE")
+        if early is not None:
+            return early
         if self._spc2 == it:
             self._spc2 = None
         return PrResult()  # releasing someone else's or no reservation is a no-op
